@@ -1,0 +1,77 @@
+"""The `openledger` command line.
+
+Each command group lives in its own module under `openledger_node.commands` (or in the package
+it belongs to, such as `openlora.cli`) and exposes `register(subparsers)`, which adds its
+parsers and sets `func` on them. `main` only collects them, parses and dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+# Modules that contribute command groups. A module that cannot be imported (an optional extra,
+# such as the worker's torch stack, is not installed) is skipped with a note in `--help`.
+COMMAND_MODULES: tuple[str, ...] = (
+    "openledger_node.commands.devnet",
+    "openledger_node.commands.keys",
+    "openledger_node.commands.node",
+    "openledger_node.commands.datanet",
+    "openlora.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="openledger",
+        description="OpenLedger node: a proof-of-stake EVM chain for data, models and AI agents.",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # this command group is not part of this build yet
+            missing = exc.name
+            stub = subparsers.add_parser(
+                module_name.split(".")[-1].replace("cli", "lora"),
+                help=f"(unavailable: missing dependency {missing})",
+            )
+            stub.set_defaults(func=lambda _args, m=missing: _missing_dependency(m))
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def _missing_dependency(name: str | None) -> int:
+    print(f"error: this command needs the optional dependency {name!r}; "
+          "install with: pip install 'openledger-node[lora]'", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+    )
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
