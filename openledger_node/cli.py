@@ -20,6 +20,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "openledger_node.commands.keys",
     "openledger_node.commands.node",
     "openledger_node.commands.datanet",
+    "openledger_node.commands.model",
+    "openledger_node.commands.escrow",
+    "openledger_node.commands.stake",
     "openlora.cli",
 )
 
