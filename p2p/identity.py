@@ -100,8 +100,7 @@ def parse_peer_addr(addr: str | multiaddr.Multiaddr) -> PeerInfo:
         info = info_from_p2p_addr(maddr)
     except Exception as exc:
         raise AddressError(
-            f"bad peer address {str(addr)!r}: expected /ip4/<host>/tcp/<port>/p2p/<peer id> "
-            f"({exc})"
+            f"bad peer address {str(addr)!r}: expected /ip4/<host>/tcp/<port>/p2p/<peer id> ({exc})"
         ) from exc
     if not info.addrs:
         raise AddressError(f"bad peer address {str(addr)!r}: no transport part before /p2p")

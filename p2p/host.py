@@ -1,0 +1,774 @@
+"""`P2PService`: a py-libp2p host on trio with reliable gossip, request/response and a peer book.
+
+Gossip does not use libp2p's gossipsub, whose defaults drop messages silently (rate limits,
+32-entry queues). Each connected peer instead gets one long-lived outbound stream fed by a
+bounded FIFO send queue; a broadcast waits for room (flow control) and a peer that cannot
+drain its queue within `send_timeout` is disconnected as stalled and catches up through sync.
+So a message is either delivered in order or its peer is visibly gone: nothing vanishes
+silently. Received messages are size-checked, deduplicated by hash (a seen-cache with
+expiry), judged by the kind's validator, delivered to local subscribers and relayed once to
+the other peers. Misbehaviour lowers the sender's score; below the threshold it is
+disconnected and not redialed until its ban expires.
+
+Start it in the node's nursery: `await nursery.start(service.run)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.network.config import ConnectionConfig
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+
+from p2p.abc import SyncProviderAPI, ValidationResult, Validator
+from p2p.config import P2PConfig
+from p2p.identity import NodeIdentity, listen_multiaddr, parse_peer_addr, peer_multiaddr
+from p2p.scoring import Offense, PeerScorer
+from p2p.seen import SeenCache
+from p2p.streams import FrameReader, StreamEnded, write_frame
+from p2p.wire import (
+    BlockRangeRequest,
+    BlockWithCertificate,
+    ChainStatus,
+    DecodeError,
+    FrameTooLarge,
+    Kind,
+    RemoteError,
+    decode_blocks_response,
+    decode_gossip,
+    decode_status_response,
+    encode_blocks_response,
+    encode_error_response,
+    encode_frame,
+    encode_gossip,
+    encode_status_response,
+)
+
+log = logging.getLogger("openledger.p2p")
+
+GOSSIP_PROTOCOL = TProtocol("/openledger/gossip/1.0.0")
+STATUS_PROTOCOL = TProtocol("/openledger/status/1.0.0")
+BLOCKS_PROTOCOL = TProtocol("/openledger/blocks/1.0.0")
+MAX_REQUEST_FRAME = 64
+WRITE_BATCH_BYTES = 256 * 1024
+
+# A request handler: the request frame in, the response frame's payload out.
+_Answer = Callable[[bytes], Awaitable[bytes]]
+
+
+class P2PError(Exception):
+    """A p2p operation failed (base class of the errors callers may catch)."""
+
+
+class RequestTimeout(P2PError):
+    """A peer did not answer a request in time."""
+
+
+class ProtocolError(P2PError):
+    """A peer answered with malformed bytes (it has been scored down)."""
+
+
+class PeerUnavailable(P2PError):
+    """No stream could be opened to the peer, or it reset the stream."""
+
+
+@dataclass(frozen=True)
+class GossipMessage:
+    """A validated gossip message handed to a local subscriber."""
+
+    kind: Kind
+    data: bytes
+    sender: ID
+
+
+@dataclass(frozen=True)
+class PeerEvent:
+    """A peer connected (`connected=True`) or went away."""
+
+    peer_id: ID
+    connected: bool
+
+
+@dataclass
+class PeerRecord:
+    """An entry of the peer book."""
+
+    peer_id: ID
+    addrs: list[str] = field(default_factory=list)
+    static: bool = False
+    connected: bool = False
+    status: ChainStatus | None = None
+    dial_failures: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "peer_id": self.peer_id.to_base58(),
+            "addrs": list(self.addrs),
+            "static": self.static,
+            "connected": self.connected,
+            "height": None if self.status is None else self.status.height,
+        }
+
+
+@dataclass
+class _Session:
+    """The outbound half of a connection: a bounded queue and the task that drains it."""
+
+    peer_id: ID
+    send: trio.MemorySendChannel[bytes]
+    recv: trio.MemoryReceiveChannel[bytes]
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+
+
+class _Notifee(INotifee):
+    """Forwards libp2p connection events to the service's event loop without blocking."""
+
+    def __init__(self, events: trio.MemorySendChannel[PeerEvent]) -> None:
+        self._events = events
+
+    def _post(self, conn: INetConn, connected: bool) -> None:
+        try:
+            self._events.send_nowait(PeerEvent(conn.muxed_conn.peer_id, connected))
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            log.warning("p2p event queue unavailable; connection event lost")
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        self._post(conn, True)
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        self._post(conn, False)
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        return None
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        return None
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        return None
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        return None
+
+
+def message_id(payload: bytes) -> bytes:
+    """The dedupe key of a gossip payload (kind byte + body)."""
+    return hashlib.sha256(payload).digest()
+
+
+class P2PService:
+    """The node's libp2p host: peers, gossip of the four kinds, status and block sync."""
+
+    def __init__(
+        self,
+        identity: NodeIdentity,
+        config: P2PConfig | None = None,
+        sync_provider: SyncProviderAPI | None = None,
+    ) -> None:
+        self.identity = identity
+        self.config = config or P2PConfig()
+        self.sync_provider = sync_provider
+        self.scorer = PeerScorer(self.config.score)
+        self.stats: Counter[str] = Counter()
+        self._seen = SeenCache(self.config.seen_ttl, self.config.seen_max_entries)
+        self._validators: dict[Kind, Validator] = {}
+        self._subscribers: dict[Kind, list[trio.MemorySendChannel[GossipMessage]]] = {}
+        self._peer_listeners: list[trio.MemorySendChannel[PeerEvent]] = []
+        self._sessions: dict[ID, _Session] = {}
+        self._book: dict[ID, PeerRecord] = {}
+        self._changes: dict[ID, trio.Event] = {}
+        self._host: IHost | None = None
+        self._nursery: trio.Nursery | None = None
+        self._events_send, self._events_recv = trio.open_memory_channel[PeerEvent](10_000)
+
+    # ------------------------------------------------------------------ wiring
+
+    def set_validator(self, kind: Kind, validator: Validator) -> None:
+        """Judge every received message of `kind` before it is delivered or relayed."""
+        self._validators[kind] = validator
+
+    def subscribe(self, kind: Kind) -> trio.MemoryReceiveChannel[GossipMessage]:
+        """A channel of validated messages of `kind` from peers (never our own broadcasts).
+
+        The channel is bounded: a consumer that falls behind slows its peers down (flow
+        control) rather than losing messages. Close the channel to unsubscribe.
+        """
+        send, recv = trio.open_memory_channel[GossipMessage](self.config.deliver_queue)
+        self._subscribers.setdefault(kind, []).append(send)
+        return recv
+
+    def subscribe_peer_events(self) -> trio.MemoryReceiveChannel[PeerEvent]:
+        """A channel of peer connect/disconnect events, e.g. to resend current votes."""
+        send, recv = trio.open_memory_channel[PeerEvent](1024)
+        self._peer_listeners.append(send)
+        return recv
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def host(self) -> IHost:
+        if self._host is None:
+            raise P2PError("the p2p service is not running")
+        return self._host
+
+    @property
+    def peer_id(self) -> ID:
+        return self.identity.peer_id
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        """Dialable `/ip4/.../tcp/PORT/p2p/ID` addresses (the real port when 0 was asked)."""
+        return [peer_multiaddr(a, self.peer_id) for a in self.host.get_transport_addrs()]
+
+    def connected_peers(self) -> list[ID]:
+        return list(self._sessions)
+
+    @property
+    def peer_count(self) -> int:
+        return len(self._sessions)
+
+    def peer_book(self) -> list[PeerRecord]:
+        return list(self._book.values())
+
+    def peer_status(self, peer: ID) -> ChainStatus | None:
+        record = self._book.get(peer)
+        return None if record is None else record.status
+
+    def _record(self, peer: ID) -> PeerRecord:
+        record = self._book.get(peer)
+        if record is None:
+            record = self._book[peer] = PeerRecord(peer)
+        return record
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _new_host(self) -> IHost:
+        key_pair = self.identity.key_pair
+        noise = NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
+        connections = ConnectionConfig(
+            max_connections=max(4, 4 * self.config.max_peers),
+            high_watermark=max(4, 4 * self.config.max_peers),
+            low_watermark=0,  # we dial our peers ourselves; no auto-connect to the peerstore
+            min_connections=0,
+            max_connections_per_peer=2,
+            dial_timeout=self.config.dial_timeout,
+        )
+        return new_host(
+            key_pair=key_pair,
+            sec_opt={NOISE_PROTOCOL_ID: noise},  # Noise only: no plaintext, no secio
+            muxer_preference="YAMUX",
+            connection_config=connections,
+            listen_addrs=[self._listen_addr()],
+        )
+
+    def _listen_addr(self) -> multiaddr.Multiaddr:
+        return listen_multiaddr(self.config.listen_host, self.config.listen_port)
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen, dial static peers and bootnodes, serve until cancelled."""
+        seeds = [parse_peer_addr(a) for a in [*self.config.static_peers, *self.config.bootnodes]]
+        host = self._new_host()
+        host.set_stream_handler(GOSSIP_PROTOCOL, self._handle_gossip_stream)
+        host.set_stream_handler(STATUS_PROTOCOL, self._handle_status_request)
+        host.set_stream_handler(BLOCKS_PROTOCOL, self._handle_blocks_request)
+        host.get_network().register_notifee(_Notifee(self._events_send))
+        async with host.run(listen_addrs=[self._listen_addr()]):
+            self._host = host
+            try:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._process_events)
+                    for info in seeds:
+                        self._start_keeper(info)
+                    log.info("p2p listening on %s", ", ".join(self.listen_addrs))
+                    task_status.started()
+                    await trio.sleep_forever()
+            finally:
+                self._nursery = None
+                for session in self._sessions.values():
+                    session.scope.cancel()
+                self._sessions.clear()
+
+    def add_peer(self, addr: str) -> ID:
+        """Keep a connection to `addr` (a `/ip4/.../tcp/PORT/p2p/ID` multiaddr) from now on."""
+        info = parse_peer_addr(addr)
+        self._start_keeper(info)
+        return info.peer_id
+
+    def _start_keeper(self, info: PeerInfo) -> None:
+        if self._nursery is None:
+            raise P2PError("the p2p service is not running")
+        record = self._record(info.peer_id)
+        if record.static:
+            return
+        record.static = True
+        record.addrs = [str(a) for a in info.addrs]
+        self._nursery.start_soon(self._keep_connected, info)
+
+    async def connect(self, addr: str) -> ID:
+        """Dial a peer once (no redial); raises PeerUnavailable on failure."""
+        info = parse_peer_addr(addr)
+        if self.scorer.is_banned(info.peer_id):
+            raise PeerUnavailable(f"peer {info.peer_id} is banned")
+        try:
+            with trio.fail_after(self.config.dial_timeout):
+                await self.host.connect(info)
+        except Exception as exc:
+            raise PeerUnavailable(f"cannot connect to {addr}: {exc}") from exc
+        record = self._record(info.peer_id)
+        record.addrs = [str(a) for a in info.addrs]
+        return info.peer_id
+
+    async def disconnect(self, peer: ID, ban_seconds: float | None = None) -> None:
+        """Close all connections to `peer`; with `ban_seconds`, refuse it for that long."""
+        if ban_seconds is not None:
+            self.scorer.ban(peer, ban_seconds)
+        session = self._sessions.pop(peer, None)
+        if session is not None:
+            session.scope.cancel()
+        try:
+            with trio.move_on_after(5):
+                await self.host.disconnect(peer)
+        except Exception as exc:
+            log.debug("disconnecting %s: %s", peer, exc)
+
+    async def wait_for_peers(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until at least `count` peers have an open gossip session."""
+        with trio.fail_after(timeout):
+            while self.peer_count < count:
+                await trio.sleep(0.02)
+
+    def _is_connected(self, peer: ID) -> bool:
+        return bool(self.host.get_network().get_connections(peer))
+
+    def _change_event(self, peer: ID) -> trio.Event:
+        event = self._changes.get(peer)
+        if event is None:
+            event = self._changes[peer] = trio.Event()
+        return event
+
+    def _signal_change(self, peer: ID) -> None:
+        event = self._changes.pop(peer, None)
+        if event is not None:
+            event.set()
+
+    async def _keep_connected(self, info: PeerInfo) -> None:
+        """Redial a static peer whenever it is disconnected, with exponential backoff."""
+        peer = info.peer_id
+        backoff = self.config.redial_min
+        while True:
+            ban_left = self.scorer.banned_for(peer)
+            if ban_left > 0:
+                await trio.sleep(ban_left)
+                continue
+            changed = self._change_event(peer)
+            if self._is_connected(peer):
+                backoff = self.config.redial_min
+                await changed.wait()
+                continue
+            try:
+                with trio.fail_after(self.config.dial_timeout):
+                    await self.host.connect(info)
+                backoff = self.config.redial_min
+                self._record(peer).dial_failures = 0
+            except Exception as exc:
+                self._record(peer).dial_failures += 1
+                log.debug("dial %s failed (%s); retry in %.1fs", peer, exc, backoff)
+                await trio.sleep(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, self.config.redial_max)
+
+    async def _process_events(self) -> None:
+        """The one task that opens and closes gossip sessions as connections come and go."""
+        async for event in self._events_recv:
+            peer = event.peer_id
+            if event.connected:
+                self._on_connected(peer)
+            elif not self._is_connected(peer):
+                session = self._sessions.pop(peer, None)
+                if session is not None:
+                    session.scope.cancel()
+                    self._record(peer).connected = False
+                    self._notify_peer_listeners(PeerEvent(peer, False))
+                    log.info("peer %s disconnected (%d peers)", peer, self.peer_count)
+            self._signal_change(peer)
+
+    def _on_connected(self, peer: ID) -> None:
+        assert self._nursery is not None
+        if peer in self._sessions:
+            return
+        if self.scorer.is_banned(peer):
+            log.info("refusing banned peer %s", peer)
+            self._nursery.start_soon(self.disconnect, peer)
+            return
+        record = self._record(peer)
+        if not record.static and self.peer_count >= self.config.max_peers:
+            log.info("refusing peer %s: %d peers already", peer, self.peer_count)
+            self._nursery.start_soon(self.disconnect, peer)
+            return
+        send, recv = trio.open_memory_channel[bytes](self.config.send_queue_frames)
+        session = _Session(peer, send, recv)
+        self._sessions[peer] = session
+        record.connected = True
+        self._nursery.start_soon(self._run_session, session)
+        if self.config.handshake and self.sync_provider is not None:
+            self._nursery.start_soon(self._handshake, peer)
+        self._notify_peer_listeners(PeerEvent(peer, True))
+        log.info("peer %s connected (%d peers)", peer, self.peer_count)
+
+    def _notify_peer_listeners(self, event: PeerEvent) -> None:
+        for listener in list(self._peer_listeners):
+            try:
+                listener.send_nowait(event)
+            except trio.WouldBlock:
+                log.warning("peer event listener is full; event for %s lost", event.peer_id)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self._peer_listeners.remove(listener)
+
+    async def _run_session(self, session: _Session) -> None:
+        """Open the outbound gossip stream and write queued frames to it, in order."""
+        peer = session.peer_id
+        stream: INetStream | None = None
+        failed = False
+        with session.scope:
+            try:
+                with trio.fail_after(self.config.dial_timeout):
+                    stream = await self.host.new_stream(peer, [GOSSIP_PROTOCOL])
+                async with session.recv:
+                    async for first in session.recv:
+                        batch = [first]
+                        size = len(first)
+                        while size < WRITE_BATCH_BYTES:
+                            try:
+                                frame = session.recv.receive_nowait()
+                            except trio.WouldBlock:
+                                break
+                            batch.append(frame)
+                            size += len(frame)
+                        await stream.write(b"".join(batch))
+                        self.stats["frames_sent"] += len(batch)
+            except Exception as exc:
+                failed = True
+                log.info("gossip stream to %s failed: %s", peer, exc)
+        if stream is not None:
+            with trio.move_on_after(1) as cleanup:
+                cleanup.shield = True
+                try:
+                    await stream.reset()
+                except Exception:
+                    pass
+        if failed and self._sessions.get(peer) is session:
+            await self.disconnect(peer)
+
+    async def _handshake(self, peer: ID) -> None:
+        """Learn the peer's status; drop it for good when it follows another chain."""
+        assert self.sync_provider is not None
+        try:
+            theirs = await self.request_status(peer)
+            ours = await self.sync_provider.get_status()
+        except (P2PError, RemoteError) as exc:
+            log.info("status handshake with %s failed: %s", peer, exc)
+            return
+        if (theirs.chain_id, theirs.genesis_hash) != (ours.chain_id, ours.genesis_hash):
+            log.warning(
+                "peer %s is on chain %d genesis %s, we are on %d %s: banned",
+                peer,
+                theirs.chain_id,
+                theirs.genesis_hash.hex(),
+                ours.chain_id,
+                ours.genesis_hash.hex(),
+            )
+            self._punish(peer, Offense.WRONG_CHAIN)
+
+    def _punish(self, peer: ID, offense: Offense) -> None:
+        self.stats[f"offense_{offense.name.lower()}"] += 1
+        if self.scorer.penalize(peer, offense) and self._nursery is not None:
+            log.warning(
+                "peer %s banned for %.0fs (score %.0f, offenses %s)",
+                peer,
+                self.config.score.ban_seconds,
+                self.scorer.score(peer),
+                self.scorer.offenses(peer),
+            )
+            self._nursery.start_soon(self.disconnect, peer)
+
+    # ------------------------------------------------------------------ gossip out
+
+    def _gossip_frame(self, kind: Kind, data: bytes) -> tuple[bytes, bytes]:
+        limit = self.config.max_message[kind]
+        if len(data) > limit:
+            raise ValueError(f"{kind.name} of {len(data)} bytes exceeds the {limit} byte limit")
+        payload = encode_gossip(kind, data)
+        return message_id(payload), encode_frame(payload)
+
+    async def broadcast(self, kind: Kind, data: bytes) -> int:
+        """Queue `data` for every connected peer; returns how many peers got it queued.
+
+        Waits while a peer's queue is full (up to `send_timeout`, then that peer is dropped
+        as stalled). Our own messages are remembered so echoes are neither delivered nor
+        relayed back.
+        """
+        msg_id, frame = self._gossip_frame(kind, data)
+        self._seen.add(msg_id)
+        return await self._fan_out(frame, exclude=None)
+
+    async def send_to(self, peer: ID, kind: Kind, data: bytes) -> bool:
+        """Queue `data` for one peer only (e.g. resending current votes to a new peer)."""
+        _msg_id, frame = self._gossip_frame(kind, data)
+        session = self._sessions.get(peer)
+        return session is not None and await self._enqueue(session, frame)
+
+    async def _fan_out(self, frame: bytes, exclude: ID | None) -> int:
+        sessions = [s for p, s in self._sessions.items() if p != exclude]
+        sent = 0
+        for session in sessions:
+            sent += await self._enqueue(session, frame)
+        return sent
+
+    async def _enqueue(self, session: _Session, frame: bytes) -> bool:
+        try:
+            session.send.send_nowait(frame)
+            return True
+        except trio.WouldBlock:
+            pass
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        with trio.move_on_after(self.config.send_timeout):
+            try:
+                await session.send.send(frame)
+                return True
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                return False
+        self.stats["peers_stalled"] += 1
+        log.warning(
+            "peer %s stalled: send queue full for %.1fs", session.peer_id, self.config.send_timeout
+        )
+        self._punish(session.peer_id, Offense.STALLED)
+        if self._nursery is not None:
+            self._nursery.start_soon(self.disconnect, session.peer_id)
+        return False
+
+    # ------------------------------------------------------------------ gossip in
+
+    async def _handle_gossip_stream(self, stream: INetStream) -> None:
+        """Read a peer's gossip frames, in order, until it closes or misbehaves."""
+        peer = stream.muxed_conn.peer_id
+        reader = FrameReader(stream, self.config.max_gossip_frame)
+        try:
+            while not self.scorer.is_banned(peer):
+                try:
+                    frame = await reader.read_frame()
+                except StreamEnded:
+                    break
+                except FrameTooLarge as exc:
+                    log.info("peer %s: %s", peer, exc)
+                    self._punish(peer, Offense.OVERSIZED)
+                    break  # the stream is out of sync: drop it
+                except DecodeError as exc:
+                    log.info("peer %s: %s", peer, exc)
+                    self._punish(peer, Offense.MALFORMED)
+                    break
+                await self._on_gossip(peer, frame)
+        except Exception as exc:  # stream reset, connection lost, or a bug: never crash
+            log.debug("gossip stream from %s ended: %r", peer, exc)
+        finally:
+            with trio.move_on_after(1) as cleanup:
+                cleanup.shield = True
+                try:
+                    await stream.reset()
+                except Exception:
+                    pass
+
+    async def _validate(self, kind: Kind, body: bytes, peer: ID) -> ValidationResult:
+        validator = self._validators.get(kind)
+        if validator is None:
+            return ValidationResult.ACCEPT
+        try:
+            verdict = validator(body, peer)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+        except Exception as exc:
+            log.debug("validator for %s raised on a message from %s: %r", kind.name, peer, exc)
+            return ValidationResult.REJECT
+        if not isinstance(verdict, ValidationResult):
+            log.error("validator for %s returned %r, not a ValidationResult", kind.name, verdict)
+            return ValidationResult.IGNORE
+        return verdict
+
+    async def _on_gossip(self, peer: ID, payload: bytes) -> None:
+        self.stats["gossip_received"] += 1
+        try:
+            kind, body = decode_gossip(payload)
+        except DecodeError as exc:
+            log.info("peer %s: %s", peer, exc)
+            self._punish(peer, Offense.MALFORMED)
+            return
+        if len(body) > self.config.max_message[kind]:
+            self._punish(peer, Offense.OVERSIZED)
+            return
+        msg_id = message_id(payload)
+        if msg_id in self._seen:
+            self.stats["gossip_duplicate"] += 1
+            return
+        verdict = await self._validate(kind, body, peer)
+        if verdict is ValidationResult.REJECT:
+            self.stats["gossip_rejected"] += 1
+            self._punish(peer, Offense.INVALID)
+            return
+        if verdict is ValidationResult.IGNORE:
+            self.stats["gossip_ignored"] += 1
+            return
+        if not self._seen.add(msg_id):  # the same message was accepted meanwhile
+            self.stats["gossip_duplicate"] += 1
+            return
+        self.stats["gossip_accepted"] += 1
+        self.stats["gossip_relayed"] += await self._fan_out(encode_frame(payload), exclude=peer)
+        await self._deliver(GossipMessage(kind, body, peer))
+
+    async def _deliver(self, message: GossipMessage) -> None:
+        subscribers = self._subscribers.get(message.kind, [])
+        for channel in list(subscribers):
+            try:
+                await channel.send(message)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                subscribers.remove(channel)
+
+    # ------------------------------------------------------------------ request/response
+
+    async def _serve(self, stream: INetStream, answer: _Answer) -> None:
+        peer = stream.muxed_conn.peer_id
+        try:
+            with trio.fail_after(self.config.request_timeout):
+                try:
+                    request = await FrameReader(stream, MAX_REQUEST_FRAME).read_frame()
+                    response = await answer(request)
+                except (DecodeError, StreamEnded) as exc:
+                    self._punish(peer, Offense.MALFORMED)
+                    response = encode_error_response(f"bad request: {exc}")
+                await write_frame(stream, response)
+                self.stats["requests_served"] += 1
+        except Exception as exc:
+            log.debug("request from %s failed: %r", peer, exc)
+        finally:
+            with trio.move_on_after(1) as cleanup:
+                cleanup.shield = True
+                try:
+                    await stream.close()
+                except Exception:
+                    pass
+
+    async def _handle_status_request(self, stream: INetStream) -> None:
+        await self._serve(stream, self._answer_status)
+
+    async def _handle_blocks_request(self, stream: INetStream) -> None:
+        await self._serve(stream, self._answer_blocks)
+
+    async def _answer_status(self, request: bytes) -> bytes:
+        if request:
+            raise DecodeError("a status request carries no body")
+        if self.sync_provider is None:
+            return encode_error_response("this node serves no status")
+        return encode_status_response(await self.sync_provider.get_status())
+
+    async def _answer_blocks(self, request: bytes) -> bytes:
+        req = BlockRangeRequest.decode(request)
+        if self.sync_provider is None:
+            return encode_error_response("this node serves no blocks")
+        count = min(req.count, self.config.max_blocks_per_request)
+        if count == 0:
+            return encode_error_response("count must be at least 1")
+        try:
+            items = await self.sync_provider.get_blocks(req.start, count)
+        except Exception as exc:
+            log.exception("sync provider failed on blocks %d+%d", req.start, count)
+            return encode_error_response(f"cannot read blocks: {type(exc).__name__}")
+        budget = self.config.max_response_bytes - 16
+        kept: list[BlockWithCertificate] = []
+        for item in items[:count]:
+            budget -= 8 + len(item.block) + len(item.certificate)
+            if budget < 0:
+                break
+            kept.append(item)
+        return encode_blocks_response(kept)
+
+    async def _request(self, peer: ID, protocol: TProtocol, payload: bytes) -> bytes:
+        """One request, one framed answer, within `request_timeout`."""
+        stream: INetStream | None = None
+        try:
+            with trio.fail_after(self.config.request_timeout):
+                try:
+                    stream = await self.host.new_stream(peer, [protocol])
+                    await write_frame(stream, payload)
+                    return await FrameReader(stream, self.config.max_response_bytes).read_frame()
+                except DecodeError as exc:
+                    self._punish(peer, Offense.BAD_RESPONSE)
+                    raise ProtocolError(f"bad answer from {peer}: {exc}") from exc
+                except StreamEnded as exc:
+                    raise ProtocolError(f"{peer} closed the stream without answering") from exc
+                except (P2PError, trio.TooSlowError):
+                    raise
+                except Exception as exc:
+                    raise PeerUnavailable(f"{protocol} request to {peer} failed: {exc}") from exc
+        except trio.TooSlowError as exc:
+            raise RequestTimeout(f"{peer} did not answer {protocol} in time") from exc
+        finally:
+            if stream is not None:
+                with trio.move_on_after(1) as cleanup:
+                    cleanup.shield = True
+                    try:
+                        await stream.close()
+                    except Exception:
+                        pass
+
+    async def request_status(self, peer: ID) -> ChainStatus:
+        """Ask a peer for its chain status (also recorded in the peer book)."""
+        answer = await self._request(peer, STATUS_PROTOCOL, b"")
+        try:
+            status = decode_status_response(answer)
+        except DecodeError as exc:
+            self._punish(peer, Offense.BAD_RESPONSE)
+            raise ProtocolError(f"bad status from {peer}: {exc}") from exc
+        self._record(peer).status = status
+        return status
+
+    async def request_blocks(self, peer: ID, start: int, count: int) -> list[BlockWithCertificate]:
+        """Ask a peer for up to `count` committed blocks from height `start`, with certificates.
+
+        The answer may hold fewer (size cap, or the peer has no more); never more.
+        """
+        if not 0 <= start < 2**64 or not 1 <= count <= self.config.max_blocks_per_request:
+            raise ValueError(
+                f"count must be 1..{self.config.max_blocks_per_request} and start >= 0"
+            )
+        answer = await self._request(
+            peer, BLOCKS_PROTOCOL, BlockRangeRequest(start, count).encode()
+        )
+        try:
+            return decode_blocks_response(answer, count)
+        except DecodeError as exc:
+            self._punish(peer, Offense.BAD_RESPONSE)
+            raise ProtocolError(f"bad blocks answer from {peer}: {exc}") from exc
+
+    def best_peers(self) -> list[tuple[ID, ChainStatus]]:
+        """Connected peers with a known status, highest first (for choosing a sync source)."""
+        known = [
+            (p, r.status)
+            for p, r in self._book.items()
+            if r.status is not None and p in self._sessions
+        ]
+        return sorted(known, key=lambda item: item[1].height, reverse=True)

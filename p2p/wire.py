@@ -1,0 +1,187 @@
+"""Wire formats: length-prefixed frames and the pure codecs of every p2p message.
+
+Every message on every stream is one frame: a 4-byte big-endian length, then that many bytes.
+The decoders here take untrusted bytes and either return a value or raise `DecodeError`;
+nothing else may escape them (they are fuzzed with random bytes in the tests).
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LENGTH_PREFIX = struct.Struct(">I")
+
+
+class DecodeError(ValueError):
+    """Bytes from a peer do not form a valid message."""
+
+
+class FrameTooLarge(DecodeError):
+    """A frame announces more bytes than the receiver accepts."""
+
+
+class Kind(enum.IntEnum):
+    """Gossip message kinds; the first byte of a gossip frame."""
+
+    TRANSACTION = 1
+    PROPOSAL = 2
+    VOTE = 3
+    EVIDENCE = 4
+
+
+def encode_frame(payload: bytes) -> bytes:
+    """Prefix `payload` with its 4-byte length."""
+    if len(payload) > 0xFFFFFFFF:
+        raise ValueError("frame payload too large")
+    return LENGTH_PREFIX.pack(len(payload)) + payload
+
+
+# ---------------------------------------------------------------------------- gossip
+
+
+def encode_gossip(kind: Kind, body: bytes) -> bytes:
+    """A gossip payload (not yet framed): kind byte, then the opaque body."""
+    return bytes([int(kind)]) + body
+
+
+def decode_gossip(payload: bytes) -> tuple[Kind, bytes]:
+    """Split a gossip payload into its kind and body."""
+    if not payload:
+        raise DecodeError("empty gossip message")
+    try:
+        kind = Kind(payload[0])
+    except ValueError as exc:
+        raise DecodeError(f"unknown gossip kind {payload[0]}") from exc
+    return kind, bytes(payload[1:])
+
+
+# ---------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    """What a node says about its chain: which chain, and how far it is."""
+
+    chain_id: int
+    genesis_hash: bytes
+    height: int
+    latest_hash: bytes
+
+    _STRUCT = struct.Struct(">Q32sQ32s")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.chain_id < 2**64 or not 0 <= self.height < 2**64:
+            raise ValueError("chain id and height must fit in 64 bits")
+        if len(self.genesis_hash) != 32 or len(self.latest_hash) != 32:
+            raise ValueError("hashes must be 32 bytes")
+
+    def encode(self) -> bytes:
+        return self._STRUCT.pack(self.chain_id, self.genesis_hash, self.height, self.latest_hash)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ChainStatus:
+        if len(data) != cls._STRUCT.size:
+            raise DecodeError(f"status must be {cls._STRUCT.size} bytes, got {len(data)}")
+        chain_id, genesis, height, latest = cls._STRUCT.unpack(data)
+        return cls(chain_id, genesis, height, latest)
+
+
+# ---------------------------------------------------------------------------- block range
+
+_RANGE = struct.Struct(">QI")
+_COUNT = struct.Struct(">I")
+STATUS_OK = 0
+STATUS_ERROR = 1
+
+
+@dataclass(frozen=True)
+class BlockRangeRequest:
+    """Ask for `count` committed blocks starting at height `start`."""
+
+    start: int
+    count: int
+
+    def encode(self) -> bytes:
+        return _RANGE.pack(self.start, self.count)
+
+    @classmethod
+    def decode(cls, data: bytes) -> BlockRangeRequest:
+        if len(data) != _RANGE.size:
+            raise DecodeError(f"block range request must be {_RANGE.size} bytes")
+        start, count = _RANGE.unpack(data)
+        return cls(start, count)
+
+
+@dataclass(frozen=True)
+class BlockWithCertificate:
+    """A committed block's bytes and the bytes of the commit certificate that finalized it."""
+
+    block: bytes
+    certificate: bytes
+
+
+def encode_blocks_response(items: Sequence[BlockWithCertificate]) -> bytes:
+    """OK byte, item count, then (length, block, length, certificate) per item."""
+    parts = [bytes([STATUS_OK]), _COUNT.pack(len(items))]
+    for item in items:
+        parts += [_COUNT.pack(len(item.block)), item.block]
+        parts += [_COUNT.pack(len(item.certificate)), item.certificate]
+    return b"".join(parts)
+
+
+def encode_error_response(message: str) -> bytes:
+    """An error answer to any request: ERROR byte and a short UTF-8 reason."""
+    return bytes([STATUS_ERROR]) + message.encode()[:512]
+
+
+class RemoteError(Exception):
+    """The peer answered a request with an error message."""
+
+
+def _split_status(data: bytes) -> bytes:
+    if not data:
+        raise DecodeError("empty response")
+    if data[0] == STATUS_ERROR:
+        raise RemoteError(data[1:].decode(errors="replace"))
+    if data[0] != STATUS_OK:
+        raise DecodeError(f"unknown response status byte {data[0]}")
+    return data[1:]
+
+
+def decode_status_response(data: bytes) -> ChainStatus:
+    """Decode an answer to a status request (raises RemoteError for an error answer)."""
+    return ChainStatus.decode(_split_status(data))
+
+
+def encode_status_response(status: ChainStatus) -> bytes:
+    return bytes([STATUS_OK]) + status.encode()
+
+
+def decode_blocks_response(data: bytes, max_items: int) -> list[BlockWithCertificate]:
+    """Decode an answer to a block range request holding at most `max_items` blocks."""
+    body = memoryview(_split_status(data))
+    if len(body) < _COUNT.size:
+        raise DecodeError("truncated block count")
+    (count,) = _COUNT.unpack_from(body, 0)
+    if count > max_items:
+        raise DecodeError(f"response holds {count} blocks, more than the {max_items} asked")
+    offset = _COUNT.size
+    items: list[BlockWithCertificate] = []
+    for _ in range(count):
+        fields: list[bytes] = []
+        for _field in range(2):
+            if offset + _COUNT.size > len(body):
+                raise DecodeError("truncated length prefix")
+            (size,) = _COUNT.unpack_from(body, offset)
+            offset += _COUNT.size
+            if offset + size > len(body):
+                raise DecodeError("truncated block or certificate")
+            fields.append(bytes(body[offset : offset + size]))
+            offset += size
+        items.append(BlockWithCertificate(fields[0], fields[1]))
+    if offset != len(body):
+        raise DecodeError(f"{len(body) - offset} trailing bytes after the blocks")
+    return items
