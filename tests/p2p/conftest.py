@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -67,7 +68,7 @@ async def running(*services: P2PService) -> AsyncIterator[trio.Nursery]:
 
 async def line(*services: P2PService) -> None:
     """Connect each service to the next one (A-B-C...) and wait for the sessions."""
-    for left, right in zip(services, services[1:], strict=False):
+    for left, right in itertools.pairwise(services):
         await left.connect(right.listen_addrs[0])
     for i, service in enumerate(services):
         expected = (i > 0) + (i < len(services) - 1)

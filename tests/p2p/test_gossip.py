@@ -24,7 +24,7 @@ async def test_static_peers_connect_and_broadcast_reaches_all():
         subs = [s.subscribe(Kind.TRANSACTION) for s in (b, c)]
         sent = await a.broadcast(Kind.TRANSACTION, b"tx-1")
         assert sent == 2
-        for sub, service in zip(subs, (b, c), strict=True):
+        for sub, _service in zip(subs, (b, c), strict=True):
             [msg] = await collect(sub, 1, timeout=5)
             assert (msg.kind, msg.data, msg.sender) == (Kind.TRANSACTION, b"tx-1", a.peer_id)
         assert a.peer_count == b.peer_count == c.peer_count == 2
