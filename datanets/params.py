@@ -1,0 +1,85 @@
+"""Protocol parameters held in the precompile accounts' storage from genesis.
+
+Genesis (`genesis.params`) may set any of `PARAM_DEFAULTS`' keys; `genesis_words` turns them
+into the words written at genesis, and the rules read them back with the getters below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from datanets.abc import Space, WordStoreAPI
+from datanets.ledger import addr_int, int_addr
+from datanets.types import BPS
+
+# A treasury nobody holds a key for unless genesis names one (devnet presets should).
+DEFAULT_TREASURY = "0x00000000000000000000000000000000000009ff"
+
+PARAM_DEFAULTS: dict[str, Any] = {
+    "protocol_fee_bps": 500,  # the protocol's share of every inference fee (5%)
+    "protocol_treasury": DEFAULT_TREASURY,  # receives the protocol share and slashed stakes
+    "challenge_period_blocks": 100,  # blocks an accepted contribution stays challengeable
+}
+
+# Parameter slots (below 16, beside the counters of datanets.ledger).
+SETTLEMENT_FEE_BPS = 1
+SETTLEMENT_TREASURY = 2
+DATANETS_CHALLENGE_PERIOD = 2
+DATANETS_TREASURY = 3
+
+
+def _address(value: Any) -> bytes:
+    if isinstance(value, bytes) and len(value) == 20:
+        return value
+    text = str(value)
+    raw = bytes.fromhex(text[2:] if text.startswith("0x") else text)
+    if len(raw) != 20:
+        raise ValueError(f"protocol_treasury must be a 20-byte address, got {value!r}")
+    return raw
+
+
+def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults overlaid with `params`, checked."""
+    merged = {**PARAM_DEFAULTS, **{k: v for k, v in params.items() if k in PARAM_DEFAULTS}}
+    fee_bps = int(merged["protocol_fee_bps"])
+    if not 0 <= fee_bps <= BPS:
+        raise ValueError(f"protocol_fee_bps must be within 0..{BPS}, got {fee_bps}")
+    period = int(merged["challenge_period_blocks"])
+    if period < 0:
+        raise ValueError(f"challenge_period_blocks must be >= 0, got {period}")
+    return {
+        "protocol_fee_bps": fee_bps,
+        "protocol_treasury": _address(merged["protocol_treasury"]),
+        "challenge_period_blocks": period,
+    }
+
+
+def genesis_words(params: Mapping[str, Any]) -> dict[Space, dict[int, int]]:
+    """The storage words of each space at genesis."""
+    p = resolve(params)
+    treasury = addr_int(p["protocol_treasury"])
+    return {
+        Space.DATANETS: {
+            DATANETS_CHALLENGE_PERIOD: p["challenge_period_blocks"],
+            DATANETS_TREASURY: treasury,
+        },
+        Space.MODELS: {},
+        Space.SETTLEMENT: {SETTLEMENT_FEE_BPS: p["protocol_fee_bps"], SETTLEMENT_TREASURY: treasury},
+    }
+
+
+def protocol_fee_bps(settlement: WordStoreAPI) -> int:
+    return settlement.load(SETTLEMENT_FEE_BPS)
+
+
+def settlement_treasury(settlement: WordStoreAPI) -> bytes:
+    return int_addr(settlement.load(SETTLEMENT_TREASURY))
+
+
+def challenge_period(datanets: WordStoreAPI) -> int:
+    return datanets.load(DATANETS_CHALLENGE_PERIOD)
+
+
+def datanets_treasury(datanets: WordStoreAPI) -> bytes:
+    return int_addr(datanets.load(DATANETS_TREASURY))
