@@ -88,6 +88,10 @@ class PeerUnavailable(P2PError):
     """No stream could be opened to the peer, or it reset the stream."""
 
 
+class RequestRefused(P2PError):
+    """The peer answered our request with an error (e.g. it serves no blocks)."""
+
+
 @dataclass(frozen=True)
 class GossipMessage:
     """A validated gossip message handed to a local subscriber."""
@@ -290,6 +294,11 @@ class P2PService:
         host.get_network().register_notifee(_Notifee(self._events_send))
         async with host.run(listen_addrs=[self._listen_addr()]):
             self._host = host
+            # libp2p's auto-connector would redial any peer in the peerstore, banned ones
+            # too; this service decides whom to dial (static peers, bootnodes) itself.
+            connector = getattr(host.get_network(), "auto_connector", None)
+            if connector is not None:
+                await connector.stop()
             try:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
@@ -481,7 +490,7 @@ class P2PService:
         try:
             theirs = await self.request_status(peer)
             ours = await self.sync_provider.get_status()
-        except (P2PError, RemoteError) as exc:
+        except P2PError as exc:
             log.info("status handshake with %s failed: %s", peer, exc)
             return
         if (theirs.chain_id, theirs.genesis_hash) != (ours.chain_id, ours.genesis_hash):
@@ -740,6 +749,8 @@ class P2PService:
         answer = await self._request(peer, STATUS_PROTOCOL, b"")
         try:
             status = decode_status_response(answer)
+        except RemoteError as exc:
+            raise RequestRefused(f"{peer} refused a status request: {exc}") from exc
         except DecodeError as exc:
             self._punish(peer, Offense.BAD_RESPONSE)
             raise ProtocolError(f"bad status from {peer}: {exc}") from exc
@@ -760,6 +771,8 @@ class P2PService:
         )
         try:
             return decode_blocks_response(answer, count)
+        except RemoteError as exc:
+            raise RequestRefused(f"{peer} refused a block request: {exc}") from exc
         except DecodeError as exc:
             self._punish(peer, Offense.BAD_RESPONSE)
             raise ProtocolError(f"bad blocks answer from {peer}: {exc}") from exc
