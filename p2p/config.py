@@ -15,6 +15,7 @@ DEFAULT_MAX_MESSAGE = {
     Kind.PROPOSAL: 8 * MiB,
     Kind.VOTE: 16 * KiB,
     Kind.EVIDENCE: 64 * KiB,
+    Kind.DECISION: 9 * MiB,
 }
 
 

@@ -207,14 +207,18 @@ class P2PService:
         """Judge every received message of `kind` before it is delivered or relayed."""
         self._validators[kind] = validator
 
-    def subscribe(self, kind: Kind) -> trio.MemoryReceiveChannel[GossipMessage]:
-        """A channel of validated messages of `kind` from peers (never our own broadcasts).
+    def subscribe(self, *kinds: Kind) -> trio.MemoryReceiveChannel[GossipMessage]:
+        """One channel of validated messages of the given kinds from peers, in the order each
+        peer sent them (never our own broadcasts).
 
         The channel is bounded: a consumer that falls behind slows its peers down (flow
         control) rather than losing messages. Close the channel to unsubscribe.
         """
+        if not kinds:
+            raise ValueError("subscribe to at least one kind")
         send, recv = trio.open_memory_channel[GossipMessage](self.config.deliver_queue)
-        self._subscribers.setdefault(kind, []).append(send)
+        for kind in kinds:
+            self._subscribers.setdefault(kind, []).append(send)
         return recv
 
     def subscribe_peer_events(self) -> trio.MemoryReceiveChannel[PeerEvent]:
@@ -534,7 +538,7 @@ class P2PService:
         """
         msg_id, frame = self._gossip_frame(kind, data)
         self._seen.add(msg_id)
-        return await self._fan_out(frame, exclude=None)
+        return await self._fan_out(msg_id, frame, exclude=None)
 
     async def send_to(self, peer: ID, kind: Kind, data: bytes) -> bool:
         """Queue `data` for one peer only (e.g. resending current votes to a new peer)."""
@@ -542,11 +546,17 @@ class P2PService:
         session = self._sessions.get(peer)
         return session is not None and await self._enqueue(session, frame)
 
-    async def _fan_out(self, frame: bytes, exclude: ID | None) -> int:
-        sessions = [s for p, s in self._sessions.items() if p != exclude]
+    async def _fan_out(self, msg_id: bytes, frame: bytes, exclude: ID | None) -> int:
+        """Queue a frame for every peer except `exclude` (when relaying: those that lack it)."""
+        known = self._seen.known_by(msg_id)
+        if exclude is not None:
+            known.add(exclude)
+        sessions = [s for p, s in self._sessions.items() if exclude is None or p not in known]
         sent = 0
         for session in sessions:
-            sent += await self._enqueue(session, frame)
+            if await self._enqueue(session, frame):
+                known.add(session.peer_id)
+                sent += 1
         return sent
 
     async def _enqueue(self, session: _Session, frame: bytes) -> bool:
@@ -633,6 +643,10 @@ class P2PService:
         msg_id = message_id(payload)
         if msg_id in self._seen:
             self.stats["gossip_duplicate"] += 1
+            known = self._seen.known_by(msg_id)
+            known.add(peer)
+            if any(p not in known for p in self._sessions):  # peers that connected since
+                await self._fan_out(msg_id, encode_frame(payload), exclude=peer)
             return
         verdict = await self._validate(kind, body, peer)
         if verdict is ValidationResult.REJECT:
@@ -646,7 +660,9 @@ class P2PService:
             self.stats["gossip_duplicate"] += 1
             return
         self.stats["gossip_accepted"] += 1
-        self.stats["gossip_relayed"] += await self._fan_out(encode_frame(payload), exclude=peer)
+        self.stats["gossip_relayed"] += await self._fan_out(
+            msg_id, encode_frame(payload), exclude=peer
+        )
         await self._deliver(GossipMessage(kind, body, peer))
 
     async def _deliver(self, message: GossipMessage) -> None:

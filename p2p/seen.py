@@ -1,10 +1,14 @@
-"""A seen-cache of message hashes with expiry, so every message is relayed at most once."""
+"""A seen-cache of message hashes with expiry, so every message is relayed at most once.
+
+Each entry also remembers which peers already have the message (they sent it to us, or we
+sent it to them), so a later copy is passed on only to peers that connected since.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 
 class SeenCache:
@@ -18,28 +22,33 @@ class SeenCache:
         self._ttl = ttl
         self._max = max_entries
         self._clock = clock
-        self._expiry: OrderedDict[bytes, float] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[float, set[Hashable]]] = OrderedDict()
 
     def _prune(self, now: float) -> None:
-        while self._expiry:
-            key, expires = next(iter(self._expiry.items()))
-            if expires > now and len(self._expiry) <= self._max:
+        while self._entries:
+            key, (expires, _peers) = next(iter(self._entries.items()))
+            if expires > now and len(self._entries) <= self._max:
                 break
-            del self._expiry[key]
+            del self._entries[key]
 
     def __contains__(self, key: bytes) -> bool:
-        expires = self._expiry.get(key)
-        return expires is not None and expires > self._clock()
+        entry = self._entries.get(key)
+        return entry is not None and entry[0] > self._clock()
 
     def add(self, key: bytes) -> bool:
         """Insert `key`; False when it was already present and unexpired."""
         now = self._clock()
         if key in self:
             return False
-        self._expiry.pop(key, None)
-        self._expiry[key] = now + self._ttl
+        self._entries.pop(key, None)
+        self._entries[key] = (now + self._ttl, set())
         self._prune(now)
         return True
 
+    def known_by(self, key: bytes) -> set[Hashable]:
+        """The (mutable) set of peers known to have `key`; empty for an unknown key."""
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > self._clock() else set()
+
     def __len__(self) -> int:
-        return len(self._expiry)
+        return len(self._entries)

@@ -30,6 +30,7 @@ class Kind(enum.IntEnum):
     PROPOSAL = 2
     VOTE = 3
     EVIDENCE = 4
+    DECISION = 5  # a decided block with its commit certificate (catch-up for laggards)
 
 
 def encode_frame(payload: bytes) -> bytes:

@@ -87,3 +87,35 @@ async def test_validator_decides_delivery_and_relay():
         assert seen_by_validator == [b"bad-1", b"later-1", b"good-1"]
         assert b.scorer.score(a.peer_id) < 0
         assert b.stats["gossip_rejected"] == 1 and b.stats["gossip_ignored"] == 1
+
+
+async def test_retransmission_reaches_a_peer_that_joined_later_via_relay():
+    a, b, c = make_service(), make_service(), make_service()
+    async with running(a, b, c):
+        await line(a, b)
+        sub_b, sub_c = b.subscribe(Kind.VOTE), c.subscribe(Kind.VOTE)
+        await a.broadcast(Kind.VOTE, b"current vote")
+        assert [m.data for m in await collect(sub_b, 1, timeout=5)] == [b"current vote"]
+        await c.connect(b.listen_addrs[0])  # C joins behind B after the vote went round
+        await c.wait_for_peers(1)
+        await b.wait_for_peers(2)
+        await a.broadcast(Kind.VOTE, b"current vote")  # the consensus driver retransmits
+        assert [m.data for m in await collect(sub_c, 1, timeout=5)] == [b"current vote"]
+        assert (await collect(sub_b, 1, timeout=0.3)) == []  # B does not deliver it twice
+
+
+async def test_one_subscription_for_several_kinds_keeps_sender_order():
+    a, b = make_service(), make_service()
+    async with running(a, b):
+        await line(a, b)
+        sub = b.subscribe(Kind.PROPOSAL, Kind.VOTE)
+        tx_sub = b.subscribe(Kind.TRANSACTION)
+        sent = []
+        for i in range(20):
+            kind = Kind.PROPOSAL if i % 5 == 0 else Kind.VOTE
+            sent.append((kind, b"m%d" % i))
+            await a.broadcast(kind, b"m%d" % i)
+            await a.broadcast(Kind.TRANSACTION, b"t%d" % i)
+        got = await collect(sub, 20, timeout=5)
+        assert [(m.kind, m.data) for m in got] == sent
+        assert len(await collect(tx_sub, 20, timeout=5)) == 20
