@@ -119,6 +119,7 @@ class Engine:
         self.requests_finished = 0
         self.steps = 0
         self.busy_seconds = 0.0
+        self._rate: deque[tuple[float, int]] = deque(maxlen=512)
 
     # -- submission (any thread) ------------------------------------------------------------
 
@@ -252,8 +253,18 @@ class Engine:
             self._advance(self._running, logits)
             self._retire()
         self.steps += 1
-        self.busy_seconds += time.perf_counter() - start
+        end = time.perf_counter()
+        self.busy_seconds += end - start
+        self._rate.append((end, self.tokens_generated))
         return True
+
+    def tokens_per_second(self, window: float = 10.0) -> float:
+        """Output tokens per second over the last ``window`` seconds of steps."""
+        now = time.perf_counter()
+        recent = [(t, n) for t, n in list(self._rate) if now - t <= window]
+        if len(recent) < 2 or recent[-1][0] <= recent[0][0]:
+            return 0.0
+        return (recent[-1][1] - recent[0][1]) / (now - recent[0][0])
 
     def _advance(self, reqs: list[Request], logits: torch.Tensor) -> None:
         greedy = logits.argmax(dim=-1).tolist()

@@ -59,6 +59,12 @@ class AdapterRejected(AdapterError):
     status = 400
 
 
+class RegistryUnavailable(AdapterError):
+    """The chain registry could not be asked, so the adapter's hash cannot be checked."""
+
+    status = 503
+
+
 class NoFreeSlot(AdapterError):
     """Every device slot is pinned by a running request; try again after some finish."""
 
@@ -143,7 +149,12 @@ class AdapterStore:
         model_id = model_id or name
         price = self.default_price_per_1k
         if self.registry is not None:
-            entry = self.registry.get_model(model_id)
+            try:
+                entry = self.registry.get_model(model_id)
+            except Exception as exc:  # any client failure: refuse rather than serve unchecked
+                raise RegistryUnavailable(
+                    f"cannot check adapter {name!r} against the chain registry: {exc}"
+                ) from exc
             if entry is None:
                 raise AdapterRejected(f"model {model_id!r} is not in the chain registry")
             if entry.retired:
