@@ -1,0 +1,97 @@
+"""Block production for a single-validator chain (the devnet), in the manner of anvil.
+
+Instant mode (`block_time == 0`): a block as soon as transactions wait; transactions that
+arrive while a block is being built go into the next one. Interval mode: one block every
+`block_time` seconds, empty or not. Execution runs in slices with checkpoints between them,
+so RPC keeps answering while a large block is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import trio
+from eth.abc import BlockAPI, ReceiptAPI
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
+
+from evm_bridge.builder import BuiltBlock
+from evm_bridge.ledger import Ledger
+from openledger_node.txpool import TxPool
+
+log = logging.getLogger(__name__)
+SLICE = 100  # transactions executed between two event-loop checkpoints
+MAX_BLOCK_TXS = 5_000
+
+BlockListener = Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]
+
+
+class BlockProducer:
+    def __init__(
+        self,
+        ledger: Ledger,
+        pool: TxPool,
+        on_block: BlockListener,
+        block_time: float = 0.0,
+        coinbase: bytes = b"\x00" * 20,
+        on_head_changed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.ledger = ledger
+        self.pool = pool
+        self.on_block = on_block
+        self.block_time = block_time
+        self.coinbase = coinbase
+        self.on_head_changed = on_head_changed
+        self._wake = trio.Event()
+        self.blocks_built = 0
+        self._sync_pool_params()
+
+    def notify(self) -> None:
+        """A transaction arrived (instant mode builds a block for it)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        if self.block_time > 0:
+            while True:
+                started = trio.current_time()
+                await self.produce_block()
+                await trio.sleep_until(started + self.block_time)
+        while True:
+            if not self.pool.has_pending():
+                await self._wake.wait()
+                self._wake = trio.Event()
+                continue
+            await self.produce_block()
+            await trio.sleep(0)
+
+    async def produce_block(self) -> BuiltBlock:
+        txs = self.pool.select(self.ledger.head.gas_limit, MAX_BLOCK_TXS)
+        job = self.ledger.start_block(txs, int(time.time()), coinbase=self.coinbase)
+        while not job.step(SLICE):
+            await trio.sleep(0)
+        built = job.finish()
+        self.ledger.commit(built)
+        self.blocks_built += 1
+        self.on_head_changed()
+        self._after_commit(built)
+        return built
+
+    def _after_commit(self, built: BuiltBlock) -> None:
+        block = built.block
+        senders = {bytes(tx.sender) for tx in block.transactions}
+        for tx, reason in built.skipped:
+            if reason != "block gas limit reached":
+                log.info("dropping transaction 0x%s: %s", tx.hash.hex(), reason)
+                self.pool.drop(tx.hash)
+        self.pool.remove_stale(senders)
+        self._sync_pool_params()
+        if block.transactions:
+            log.info("block %d: %d transactions, gas %d", block.header.block_number,
+                     len(block.transactions), block.header.gas_used)
+        self.on_block(block, built.receipts)
+
+    def _sync_pool_params(self) -> None:
+        head = self.ledger.head
+        self.pool.base_fee = int(calculate_expected_base_fee_per_gas(head))
+        self.pool.block_gas_limit = head.gas_limit
