@@ -41,7 +41,7 @@ async def serve(
     config.graceful_timeout = 2.0
     app = create_app(worker, **api_options)
     worker.engine.start()
-    stop = shutdown or trio.Event()
+    stop = shutdown if shutdown is not None else trio.Event()
     try:
         await hypercorn_serve(app, config, shutdown_trigger=stop.wait,  # type: ignore[arg-type]
                               task_status=task_status)
