@@ -1,6 +1,7 @@
 """Protocol parameters held in the precompile accounts' storage from genesis.
 
-Genesis (`genesis.params`) may set any of `PARAM_DEFAULTS`' keys; `genesis_words` turns them
+Genesis (`genesis.params`) may set any of `PARAM_DEFAULTS`' keys (dotted, as the other
+genesis parameters); `genesis_words` turns them
 into the words written at genesis, and the rules read them back with the getters below.
 """
 
@@ -17,9 +18,9 @@ from datanets.types import BPS
 DEFAULT_TREASURY = "0x00000000000000000000000000000000000009ff"
 
 PARAM_DEFAULTS: dict[str, Any] = {
-    "protocol_fee_bps": 500,  # the protocol's share of every inference fee (5%)
-    "protocol_treasury": DEFAULT_TREASURY,  # receives the protocol share and slashed stakes
-    "challenge_period_blocks": 100,  # blocks an accepted contribution stays challengeable
+    "datanets.protocol_fee_bps": 500,  # the protocol's share of every inference fee (5%)
+    "datanets.protocol_treasury": DEFAULT_TREASURY,  # gets the protocol share, slashed stakes
+    "datanets.challenge_period_blocks": 100,  # blocks an accepted contribution is challengeable
 }
 
 # Parameter slots (below 16, beside the counters of datanets.ledger).
@@ -42,6 +43,7 @@ def _address(value: Any) -> bytes:
 def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
     """Defaults overlaid with `params`, checked."""
     merged = {**PARAM_DEFAULTS, **{k: v for k, v in params.items() if k in PARAM_DEFAULTS}}
+    merged = {k.removeprefix("datanets."): v for k, v in merged.items()}
     fee_bps = int(merged["protocol_fee_bps"])
     if not 0 <= fee_bps <= BPS:
         raise ValueError(f"protocol_fee_bps must be within 0..{BPS}, got {fee_bps}")

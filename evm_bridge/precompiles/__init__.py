@@ -14,20 +14,41 @@ from typing import Any
 
 from eth.abc import ComputationAPI
 
+from datanets.abc import SPACE_ADDRESSES, Space
+from datanets.params import genesis_words
+
 PrecompileFn = Callable[[ComputationAPI], ComputationAPI]
 
 # Canonical 20-byte addresses, 0x...0900 and up.
-DATANETS_ADDRESS = (0x0900).to_bytes(20, "big")
-MODELS_ADDRESS = (0x0901).to_bytes(20, "big")
-SETTLEMENT_ADDRESS = (0x0902).to_bytes(20, "big")
+DATANETS_ADDRESS = SPACE_ADDRESSES[Space.DATANETS]
+MODELS_ADDRESS = SPACE_ADDRESSES[Space.MODELS]
+SETTLEMENT_ADDRESS = SPACE_ADDRESSES[Space.SETTLEMENT]
 
-NATIVE_PRECOMPILES: dict[bytes, PrecompileFn] = {}
+
+def _registry() -> dict[bytes, PrecompileFn]:
+    # Imported here: the adapters import this package's submodules (gas, abi, dispatch).
+    from evm_bridge.precompiles.datanets import datanets_precompile
+    from evm_bridge.precompiles.models import models_precompile
+    from evm_bridge.precompiles.settlement import settlement_precompile
+
+    return {
+        DATANETS_ADDRESS: datanets_precompile,
+        MODELS_ADDRESS: models_precompile,
+        SETTLEMENT_ADDRESS: settlement_precompile,
+    }
+
+
+NATIVE_PRECOMPILES: dict[bytes, PrecompileFn] = _registry()
 
 
 def genesis_accounts(params: Mapping[str, Any]) -> dict[bytes, dict[str, Any]]:
-    """Genesis fields of every precompile account: nonce 1, no code, parameter slots."""
-    del params  # parameters are read here once the settlement precompile lands
+    """Genesis fields of every precompile account: nonce 1, no code, parameter words.
+
+    Parameters (`datanets.protocol_fee_bps`, `datanets.protocol_treasury`,
+    `datanets.challenge_period_blocks`) come from `params`, with defaults
+    (`datanets.params.PARAM_DEFAULTS`)."""
+    words = genesis_words(params)
     return {
-        address: {"nonce": 1, "balance": 0, "code": b"", "storage": {}}
-        for address in (DATANETS_ADDRESS, MODELS_ADDRESS, SETTLEMENT_ADDRESS)
+        SPACE_ADDRESSES[space]: {"nonce": 1, "balance": 0, "code": b"", "storage": words[space]}
+        for space in Space
     }

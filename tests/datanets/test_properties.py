@@ -44,8 +44,8 @@ def held_in_settlement(sim: Sim) -> int:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_conservation_and_single_settlement(data: st.DataObject) -> None:
-    sim = Sim({"protocol_fee_bps": 700, "protocol_treasury": "0x" + TREASURY.hex(),
-               "challenge_period_blocks": 3}, {p: 50 * E for p in PEOPLE})
+    sim = Sim({"datanets.protocol_fee_bps": 700, "datanets.protocol_treasury": "0x" + TREASURY.hex(),
+               "datanets.challenge_period_blocks": 3}, {p: 50 * E for p in PEOPLE})
     start = sim.total()
     dn = sim.call(Space.DATANETS, OWNER, dr.create_datanet, "d", "", [PEOPLE[1]],
                   E, E // 100, 2500, E // 10, E // 5)

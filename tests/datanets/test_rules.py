@@ -29,8 +29,8 @@ def addr(k: tuple[bytes, bytes]) -> bytes:
 def fresh() -> Sim:
     balances = {k[1]: 100 * E for k in (OWNER, CURATOR, C1, C2, C3, PAYER, WORKER, CHALLENGER,
                                        MOWNER)}
-    return Sim({"protocol_fee_bps": 1000, "protocol_treasury": "0x" + TREASURY.hex(),
-                "challenge_period_blocks": 10}, balances)
+    return Sim({"datanets.protocol_fee_bps": 1000, "datanets.protocol_treasury": "0x" + TREASURY.hex(),
+                "datanets.challenge_period_blocks": 10}, balances)
 
 
 def setup_world(sim: Sim) -> dict[str, int]:

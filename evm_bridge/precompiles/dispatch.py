@@ -1,0 +1,131 @@
+"""The flow every native precompile call follows, around its own handlers.
+
+Refuses delegatecall/callcode (they would let a contract act with its caller's identity and
+value that never arrived) and state-changing calls under STATICCALL; charges the base gas;
+decodes the ABI arguments; runs the handler over the rules; pays out OPEN, emits logs and
+encodes the return data. A broken rule reverts with Solidity's Error(string), so every client
+shows its reason; nothing the call did is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eth.abc import ComputationAPI
+from eth.exceptions import Revert
+from eth_abi import encode as abi_encode
+from eth_typing import Address
+
+from datanets.abc import SPACE_ADDRESSES, RuleError, Space
+from datanets.ledger import Ledger
+from datanets.types import CallContext
+from evm_bridge.precompiles import gas
+from evm_bridge.precompiles.abi import Event, Interface, error_data
+from evm_bridge.precompiles.storage import stores_for
+
+# A handler gets the ledger, the call context and the decoded arguments; it returns the
+# function's outputs: a tuple, one value, or None for none.
+Handler = Callable[[Ledger, CallContext, tuple[Any, ...]], Any]
+# Gas a call costs beyond metered storage, logs and payouts, known from its arguments and
+# the state before it runs (charged up front, as opcodes charge before they act).
+ExtraGas = Callable[[Ledger, str, tuple[Any, ...]], int]
+
+
+def revert(computation: ComputationAPI, reason: str) -> None:
+    computation.output = error_data(reason)
+    raise Revert(computation.output)
+
+
+def run_call(
+    computation: ComputationAPI,
+    space: Space,
+    interface: Interface,
+    handlers: dict[str, Handler],
+    extra_gas: ExtraGas | None = None,
+) -> ComputationAPI:
+    msg = computation.msg
+    own = SPACE_ADDRESSES[space]
+    # GAS
+    computation.consume_gas(gas.CALL_BASE, f"{interface.name} call")
+    # OPERATION
+    if msg.storage_address != own:
+        revert(computation, f"{interface.name}: delegatecall and callcode are not supported")
+    data = bytes(msg.data)
+    function = _by_selector(interface).get(data[:4])
+    if function is None:
+        revert(computation, f"{interface.name}: unknown function selector 0x{data[:4].hex()}")
+        raise AssertionError  # unreachable: revert raises
+    if msg.is_static and function.mutability != "view":
+        revert(computation, f"{interface.name}.{function.name}: state change under STATICCALL")
+    if msg.value and function.mutability != "payable":
+        revert(computation, f"{interface.name}.{function.name}: function is not payable")
+    try:
+        args = function.decode(data[4:])
+    except Exception:
+        revert(computation, f"{interface.name}.{function.name}: malformed arguments")
+        raise AssertionError from None
+    ledger = Ledger(stores_for(computation, space))
+    if extra_gas is not None:
+        computation.consume_gas(extra_gas(ledger, function.name, args), f"{function.name} work")
+    ctx = CallContext(
+        sender=bytes(msg.sender),
+        value=msg.value,
+        block_number=computation.state.block_number,
+        chain_id=computation.state.execution_context.chain_id,
+    )
+    try:
+        outputs = handlers[function.name](ledger, ctx, args)
+    except RuleError as exc:
+        revert(computation, str(exc))
+        raise AssertionError from None
+    if outputs is None:
+        outputs = ()
+    elif not isinstance(outputs, tuple):
+        outputs = (outputs,)
+    _pay(computation, ctx)
+    _emit(computation, own, interface, ctx)
+    computation.output = function.encode_output(outputs)
+    return computation
+
+
+_selectors: dict[str, dict[bytes, Any]] = {}
+
+
+def _by_selector(interface: Interface) -> dict[bytes, Any]:
+    if interface.name not in _selectors:
+        _selectors[interface.name] = {f.selector: f for f in interface.functions}
+    return _selectors[interface.name]
+
+
+def _pay(computation: ComputationAPI, ctx: CallContext) -> None:
+    state = computation.state
+    for transfer in ctx.transfers:
+        to = Address(transfer.to)
+        # GAS
+        cost = gas.VALUE_TRANSFER + (gas.NEW_ACCOUNT if state.account_is_empty(to) else 0)
+        computation.consume_gas(cost, "precompile payout")
+        # OPERATION
+        source = Address(SPACE_ADDRESSES[transfer.source])
+        if state.get_balance(source) < transfer.amount:
+            raise AssertionError("precompile account holds less than its liabilities")
+        state.delta_balance(source, -transfer.amount)
+        state.delta_balance(to, transfer.amount)
+
+
+def _emit(computation: ComputationAPI, own: bytes, interface: Interface,
+          ctx: CallContext) -> None:
+    events: dict[str, Event] = {e.name: e for e in interface.events}
+    for item in ctx.events:
+        spec = events[item.name]
+        topics = [spec.topic0]
+        data_types, data_values = [], []
+        for (solidity_type, _name, indexed), value in zip(spec.params, item.args, strict=True):
+            if indexed:
+                topics.append(int.from_bytes(abi_encode([solidity_type], [value]), "big"))
+            else:
+                data_types.append(solidity_type)
+                data_values.append(value)
+        data = abi_encode(data_types, data_values)
+        computation.consume_gas(gas.log_cost(len(topics), len(data)), f"{item.name} log")
+        computation.add_log_entry(Address(own), tuple(topics), data)
