@@ -1,0 +1,249 @@
+"""Four validators running the real driver over an in-memory network, under trio's MockClock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from consensus.signer import PrivValidator
+from consensus.types import ValidatorSet
+from tests.consensus.cluster import Cluster
+from tests.consensus.kvapp import KVApp
+
+
+def same_prefix(cluster: Cluster, nodes: list[int]) -> int:
+    """Assert the nodes finalized the same blocks (up to the shortest) and return that length."""
+    chains = [cluster.hashes(i) for i in nodes]
+    n = min(len(c) for c in chains)
+    for c in chains[1:]:
+        assert c[:n] == chains[0][:n]
+    return n
+
+
+async def test_four_validators_decide_the_same_blocks(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery)
+        await cluster.start_all()
+        for node in cluster.nodes:
+            node.app.submit(b"colour=blue")
+        with trio.fail_after(60):
+            await cluster.wait_height(5)
+        cluster.stop_all()
+    assert same_prefix(cluster, [0, 1, 2, 3]) >= 5
+    for node in cluster.nodes:
+        assert node.app.state[b"colour"] == b"blue"
+        assert [f.height for f in node.app.finalized] == list(range(1, len(node.app.finalized) + 1))
+    # every height's decision is stored with a certificate that verifies against its set
+    store = cluster.nodes[0].history[-1].db
+    for h in range(1, 6):
+        decision = store.load_decision(h)
+        vset = store.load_valset(h)
+        assert decision is not None and vset is not None
+        decision.verify(cluster.config.chain_id, vset)
+    # proposers rotate: with equal power, four consecutive heights have four proposers
+    proposers = [store.load_decision(h).proposal.proposer for h in range(1, 5)]  # type: ignore[union-attr]
+    assert len(set(proposers)) == 4
+
+
+async def test_one_validator_down_the_rest_finalize(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery)
+        await cluster.start_all()
+        cluster.stop(3)
+        with trio.fail_after(120):
+            await cluster.wait_height(6, [0, 1, 2])
+        cluster.stop_all()
+    assert cluster.nodes[3].app.height == 0
+    assert same_prefix(cluster, [0, 1, 2]) >= 6
+
+
+async def test_two_of_four_down_halts_then_resumes(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery)
+        await cluster.start_all()
+        with trio.fail_after(60):
+            await cluster.wait_height(2)
+        cluster.stop(2)
+        cluster.stop(3)
+        before = [n.app.height for n in cluster.nodes[:2]]
+        await trio.sleep(30)  # many rounds of timeouts
+        after = [n.app.height for n in cluster.nodes[:2]]
+        # a height in flight when the two stopped may still complete; nothing after that
+        assert max(after) <= max(before) + 1
+        stuck = max(after)
+        await trio.sleep(30)
+        assert max(n.app.height for n in cluster.nodes[:2]) == stuck
+        await cluster.start(2)  # a validator returns (same store: it restarts and replays)
+        with trio.fail_after(300):
+            await cluster.wait_height(stuck + 3, [0, 1, 2])
+        cluster.stop_all()
+    assert same_prefix(cluster, [0, 1, 2]) >= stuck + 3
+
+
+async def voted_at_height_3(cluster: Cluster, i: int) -> None:
+    while True:
+        driver = cluster.nodes[i].driver
+        sm = driver.round_state if driver is not None else None
+        if sm is not None and sm.height == 3 and sm.own_votes(sm.round):
+            return
+        await trio.sleep(0.05)
+
+
+async def test_restart_mid_height_replays_the_wal_and_signs_nothing_new(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, state_dir=tmp_path)
+        await cluster.start_all()
+        with trio.fail_after(60):
+            await cluster.wait_height(2)
+        cluster.stop(2)  # without 2 and 3, height 3 cannot be decided: 0 votes and waits
+        cluster.stop(3)
+        with trio.fail_after(60):
+            await voted_at_height_3(cluster, 0)
+        cluster.stop(0)
+        signed_before = PrivValidator(cluster.nodes[0].key, tmp_path / "v0.json").last_signed
+        cluster.network.set_online("v0", False)
+        await cluster.start(0)  # offline restart: only its own WAL can rebuild its state
+        cluster.network.set_online("v0", False)
+        driver = cluster.nodes[0].driver
+        assert driver is not None and driver.wal_replayed > 0
+        sm = driver.round_state
+        assert sm is not None and sm.height == 3
+        assert sm.own_votes(signed_before.round)  # its votes are back, from the WAL
+        await trio.sleep(0)
+        after = PrivValidator(cluster.nodes[0].key, tmp_path / "v0.json").last_signed
+        assert after.signature == signed_before.signature or (
+            (after.height, after.round, after.step)
+            > (signed_before.height, signed_before.round, signed_before.step)
+        )
+        cluster.network.set_online("v0", True)
+        await cluster.start(2)
+        await cluster.start(3)
+        with trio.fail_after(300):
+            await cluster.wait_height(5)
+        cluster.stop_all()
+    assert same_prefix(cluster, [0, 1, 2, 3]) >= 5
+
+
+async def test_single_validator_chain_finalizes(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, n=1)
+        await cluster.start_all()
+        cluster.nodes[0].app.submit(b"a=1")
+        with trio.fail_after(30):
+            await cluster.wait_height(3)
+        cluster.stop_all()
+    assert cluster.nodes[0].app.state[b"a"] == b"1"
+
+
+async def test_application_behind_the_store_is_replayed_on_start(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, n=1)
+        await cluster.start_all()
+        cluster.nodes[0].app.submit(b"a=1")
+        with trio.fail_after(30):
+            await cluster.wait_height(3)
+        cluster.stop(0)
+        old = cluster.nodes[0].app
+        cluster.nodes[0].app = KVApp(old.genesis_validators)  # lost its last blocks
+        await cluster.start(0)
+        assert cluster.nodes[0].app.height >= old.height
+        assert [f.block_hash for f in cluster.nodes[0].app.finalized][: old.height] == [
+            f.block_hash for f in old.finalized
+        ]
+        assert cluster.nodes[0].app.state[b"a"] == b"1"
+        cluster.stop_all()
+
+
+async def test_restarted_validator_catches_up_and_never_double_signs(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, state_dir=tmp_path)
+        await cluster.start_all()
+        with trio.fail_after(60):
+            await cluster.wait_height(2)
+        cluster.stop(1)
+        with trio.fail_after(120):
+            await cluster.wait_height(6, [0, 2, 3])
+        await cluster.start(1)  # restart from its store and signer state file
+        with trio.fail_after(300):
+            await cluster.wait_height(8)
+        cluster.stop_all()
+    assert same_prefix(cluster, [0, 1, 2, 3]) >= 8
+    assert (tmp_path / "v1.json").exists()
+    for node in cluster.nodes:
+        assert node.app.slashed == []  # nobody equivocated, the restart included
+
+
+async def test_double_signer_is_caught_and_evidence_lands_in_a_block(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, double_signer=2)
+        await cluster.start_all()
+        culprit = cluster.nodes[2].address
+        with trio.fail_after(120):
+            while not all(culprit in n.app.slashed for n in cluster.nodes):
+                await trio.sleep(0.5)
+        cluster.stop_all()
+    assert same_prefix(cluster, [0, 1, 2, 3]) >= 1
+    for node in cluster.nodes:
+        with_ev = [f for f in node.app.finalized if f.evidence]
+        assert with_ev, "evidence was handed to the application in finalize_block"
+        ev = with_ev[0].evidence[0]
+        assert ev.validator == culprit
+        vset = node.history[-1].db.load_valset(ev.height)
+        assert isinstance(vset, ValidatorSet)
+        ev.verify(cluster.config.chain_id, vset)
+        assert node.app.state[b"slashed:" + culprit.hex().encode()]
+    # the same misbehaviour is not committed twice
+    hashes = [e.hash() for f in cluster.nodes[0].app.finalized for e in f.evidence]
+    assert len(hashes) == len(set(hashes))
+
+
+async def test_lossy_gossip_still_finalizes(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, drop_rate=0.3)
+        await cluster.start_all()
+        with trio.fail_after(300):
+            await cluster.wait_height(4)
+        cluster.stop_all()
+    assert cluster.network.dropped > 0
+    assert same_prefix(cluster, [0, 1, 2, 3]) >= 4
+
+
+@pytest.mark.parametrize("height", [3])
+async def test_validator_set_update_takes_effect_at_height_plus_two(
+    autojump_clock: trio.testing.MockClock, height: int
+) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery)
+        await cluster.start_all()
+        leaving = cluster.nodes[3].address
+        with trio.fail_after(60):
+            await cluster.wait_height(1)
+        for node in cluster.nodes:
+            node.app.submit(b"val:" + leaving.hex().encode() + b"=0")
+        with trio.fail_after(120):
+            await cluster.wait_height(8, [0, 1, 2])
+        cluster.stop_all()
+    db = cluster.nodes[0].history[-1].db
+    removed_at = next(
+        f.height
+        for f in cluster.nodes[0].app.finalized
+        if any(t.startswith(b"val:") for t in f.txs)
+    )
+    assert leaving in db.load_valset(removed_at + 1)  # type: ignore[operator]
+    assert leaving not in db.load_valset(removed_at + 2)  # type: ignore[operator]
+    for h in range(removed_at + 2, 9):
+        cert = db.load_decision(h).certificate  # type: ignore[union-attr]
+        assert leaving not in {s.validator for s in cert.signatures}
