@@ -98,6 +98,8 @@ class Dispatcher:
         if not isinstance(request_id, (str, int, type(None))) or isinstance(request_id, bool):
             return _error(None, RpcError(INVALID_REQUEST, "invalid request id"))
         try:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("rpc %s %s", request["method"], str(request.get("params"))[:200])
             result = await self.call(request["method"], request.get("params", []))
         except RpcError as exc:
             return None if is_notification else _error(request_id, exc)
