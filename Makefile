@@ -9,6 +9,9 @@ ARGS   ?=
 setup: $(STAMP) tests/js/node_modules/.installed
 
 $(STAMP): pyproject.toml
+	@# fastecdsa (a libp2p dependency) compiles against GMP.
+	@dpkg -s libgmp-dev >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq libgmp-dev; } || echo "note: install libgmp-dev if the build fails"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel setuptools
 	# The CPU build of torch first: a bare `torch` would pull a multi-GB CUDA build.
