@@ -161,6 +161,53 @@ class ConsensusDriver:
     def pending_evidence(self) -> list[DuplicateVoteEvidence]:
         return sorted(self._pending_evidence.values(), key=lambda e: e.hash())
 
+    async def submit(self, message: ConsensusMessage) -> None:
+        """Hand the driver a message as if a peer had sent it.
+
+        Block sync uses this: feed each verified-or-not `Decision` for the next height in
+        order, awaiting `wait_for_height` between them; the driver verifies the certificate
+        against its validator set and has the application check the block before executing.
+        """
+        await self._inbox_send.send(message)
+
+    def relay_ok(self, message: ConsensusMessage) -> bool:
+        """Cheap validity check for gossip relays (p2p calls it before forwarding).
+
+        True when the message is signed by who it names, that signer belongs to the validator
+        set of its height (for the heights this node can judge), and the height is within
+        reach. It reads state only, so any task may call it.
+        """
+        if self._state is None:
+            return False
+        current = self._state.height + 1
+        try:
+            if isinstance(message, Vote | Proposal):
+                signer = message.validator if isinstance(message, Vote) else message.proposer
+                if not current - 1 <= message.height <= current + 1:
+                    return False
+                if message.chain_id != self.config.chain_id:
+                    return False
+                vset = (
+                    self._state.validators
+                    if message.height == current
+                    else self.db.load_valset(message.height)
+                )
+                if vset is not None and signer not in vset:
+                    return False
+                message.verify()
+            elif isinstance(message, DuplicateVoteEvidence):
+                self._check_evidence(message)
+            elif isinstance(message, Decision):
+                if message.height > current:
+                    return False
+                vset = self.db.load_valset(message.height)
+                if vset is None:
+                    return False
+                message.verify(self.config.chain_id, vset)
+        except VerificationError:
+            return False
+        return True
+
     async def wait_for_height(self, height: int) -> None:
         """Return once `height` is decided and committed."""
         await self.started.wait()
@@ -335,13 +382,21 @@ class ConsensusDriver:
                 VoteReceived(message) if isinstance(message, Vote) else ProposalReceived(message)
             )
             await self._apply(event)
-        elif message.height <= current + 1 and self._future_count < self.config.max_future_messages:
+        elif message.height <= current + 1:
+            self._buffer(message)
+
+    def _buffer(self, message: Vote | Proposal | Decision) -> None:
+        if self._future_count < self.config.max_future_messages:
             self._future.setdefault(message.height, []).append(message)
             self._future_count += 1
 
     async def _on_decision(self, decision: Decision) -> None:
         sm = self._sm
-        if sm is None or decision.height != sm.height or sm.decision is not None:
+        if sm is None:
+            if decision.height == self.state.height + 1:
+                self._buffer(decision)  # between heights: apply once the next one starts
+            return
+        if decision.height != sm.height or sm.decision is not None:
             return
         try:
             decision.verify(self.config.chain_id, self.state.validators)
@@ -457,7 +512,11 @@ class ConsensusDriver:
             elif isinstance(action, RecordEvidence):
                 await self._on_evidence(action.evidence, relay=True)
             elif isinstance(action, Decide):
-                await self._commit_decision(action.decision, start_next=True)
+                await self._commit_decision(
+                    action.decision,
+                    start_next=True,
+                    delay=0.0 if action.catch_up else self.config.timeouts.commit,
+                )
             else:  # pragma: no cover - the Action union is closed
                 raise TypeError(f"unknown action {action!r}")
 
@@ -599,7 +658,9 @@ class ConsensusDriver:
             evidence=p.evidence,
         )
 
-    async def _commit_decision(self, decision: Decision, *, start_next: bool) -> None:
+    async def _commit_decision(
+        self, decision: Decision, *, start_next: bool, delay: float = 0.0
+    ) -> None:
         """Persist, execute and commit a decided block, then move to the next height.
 
         Order (for crash recovery in `_handshake`): save the decision; finalize_block; save
@@ -649,6 +710,4 @@ class ConsensusDriver:
                 still_waiting.append((h, event))
         self._waiters = still_waiting
         if start_next and self._nursery is not None:
-            self._nursery.start_soon(
-                self._timer, _StartHeight(height + 1), self.config.timeouts.commit
-            )
+            self._nursery.start_soon(self._timer, _StartHeight(height + 1), delay)

@@ -30,6 +30,11 @@ from consensus.types import (
     VoteType,
 )
 
+# Messages for rounds further ahead than this are ignored: computing a far round's proposer
+# costs O(round) and every stored round costs memory. Peers that far ahead are reached by
+# retransmission once we skip forward (L55), or they hand us the decision.
+MAX_ROUNDS_AHEAD = 1000
+
 # --- configuration ------------------------------------------------------------------------
 
 
@@ -171,9 +176,13 @@ class ScheduleTimeout:
 
 @dataclass(frozen=True)
 class Decide:
-    """The height is decided: store the decision, finalize and commit the block."""
+    """The height is decided: store the decision, finalize and commit the block.
+
+    `catch_up` marks a decision received from a peer (we are behind: no need to wait for
+    the commit timeout before the next height)."""
 
     decision: Decision
+    catch_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,6 +276,7 @@ class HeightStateMachine:
         self._locked_once: set[int] = set()
         self._evidence_seen: set[tuple[bytes, int, VoteType]] = set()
         self._proposers: dict[int, bytes] = {}
+        self._rotated: tuple[int, ValidatorSet] = (0, validators)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -274,8 +284,12 @@ class HeightStateMachine:
         """Proposer of `round_` at this height (memoised: rotation costs O(round))."""
         found = self._proposers.get(round_)
         if found is None:
-            found = self.validators.proposer_for_round(round_)
-            self._proposers[round_] = found
+            base_round, base = self._rotated
+            if round_ < base_round:
+                base_round, base = 0, self.validators
+            rotated = base.increment(round_ - base_round)
+            self._rotated = (round_, rotated)
+            found = self._proposers[round_] = rotated.proposer.address
         return found
 
     def votes(self, round_: int, vote_type: VoteType) -> VoteSet:
@@ -339,6 +353,8 @@ class HeightStateMachine:
     def _on_vote(self, vote: Vote, actions: list[Action]) -> None:
         if vote.height != self.height or vote.chain_id != self.chain_id:
             return
+        if vote.round > self.round + MAX_ROUNDS_AHEAD:
+            return
         power = self.validators.power_of(vote.validator)
         if power == 0:
             return
@@ -353,6 +369,8 @@ class HeightStateMachine:
 
     def _on_proposal(self, proposal: Proposal, actions: list[Action]) -> None:
         if proposal.height != self.height or proposal.chain_id != self.chain_id:
+            return
+        if proposal.round > self.round + MAX_ROUNDS_AHEAD:
             return
         if proposal.proposer != self.proposer(proposal.round):
             return
@@ -396,7 +414,7 @@ class HeightStateMachine:
         if decision.height != self.height or decision.certificate.chain_id != self.chain_id:
             return
         self.decision = decision
-        actions.append(Decide(decision))
+        actions.append(Decide(decision, catch_up=True))
 
     # -- steps -----------------------------------------------------------------------------
 

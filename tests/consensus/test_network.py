@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 
+from consensus.driver import ConsensusDriver
 from consensus.signer import PrivValidator
-from consensus.types import ValidatorSet
+from consensus.store import ConsensusDB, MemoryStore
+from consensus.types import ValidatorSet, VoteType
 from tests.consensus.cluster import Cluster
+from tests.consensus.factories import vote
 from tests.consensus.kvapp import KVApp
 
 
@@ -247,3 +251,60 @@ async def test_validator_set_update_takes_effect_at_height_plus_two(
     for h in range(removed_at + 2, 9):
         cert = db.load_decision(h).certificate  # type: ignore[union-attr]
         assert leaving not in {s.validator for s in cert.signatures}
+
+
+async def test_fresh_follower_syncs_by_submitted_decisions(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery)
+        await cluster.start_all()
+        with trio.fail_after(60):
+            await cluster.wait_height(5)
+        cluster.stop_all()
+        source = cluster.nodes[0].history[-1].db
+        app = KVApp(cluster.nodes[0].app.genesis_validators)
+        follower = ConsensusDriver(
+            app,
+            cluster.network.endpoint("follower"),
+            ConsensusDB(MemoryStore()),
+            None,
+            cluster.config,
+        )
+        await nursery.start(follower.run)
+        first = source.load_decision(1)
+        assert first is not None
+        cert = first.certificate
+        forged = replace(first, certificate=replace(cert, signatures=cert.signatures[:2]))
+        assert not follower.relay_ok(forged)
+        await follower.submit(forged)  # two of four signatures: below quorum
+        await trio.sleep(5)
+        assert follower.height == 0 and app.height == 0
+        with trio.fail_after(60):
+            for h in range(1, 6):
+                decision = source.load_decision(h)
+                assert decision is not None
+                await follower.submit(decision)
+                await follower.wait_for_height(h)
+        nursery.cancel_scope.cancel()
+    assert [f.block_hash for f in app.finalized] == cluster.hashes(0)[:5]
+
+
+async def test_relay_checks(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery)
+        await cluster.start_all()
+        with trio.fail_after(60):
+            await cluster.wait_height(2)
+        cluster.stop_all()
+        driver = cluster.nodes[0].history[-1]
+        h = driver.height + 1
+        member, stranger = cluster.nodes[1].key, bytes(31) + b"\x77"
+        good = vote(member, h, 0, VoteType.PREVOTE, None)
+        assert driver.relay_ok(good)
+        assert not driver.relay_ok(vote(stranger, h, 0, VoteType.PREVOTE, None))
+        assert not driver.relay_ok(replace(good, round=1))  # signature no longer matches
+        assert not driver.relay_ok(vote(member, h + 5, 0, VoteType.PREVOTE, None))
+        assert not driver.relay_ok(vote(member, h, 0, VoteType.PREVOTE, None, chain_id=1))
+        decision = driver.db.load_decision(1)
+        assert decision is not None and driver.relay_ok(decision)

@@ -366,3 +366,13 @@ def test_misuse_raises() -> None:
         TimeoutConfig(propose=-1)
     with pytest.raises(ValueError):
         HeightStateMachine(CHAIN_ID, 0, VSET, None, TIMEOUTS)
+
+
+def test_messages_from_absurdly_far_rounds_are_ignored() -> None:
+    me = non_proposer_key(VSET, range(1))
+    sm = machine(me)
+    sm.start()
+    far = 10**6
+    feed_votes(sm, others(me, 3), far, VoteType.PREVOTE, None)
+    assert sm.round == 0 and sm.votes(far, VoteType.PREVOTE).total == 0
+    assert sm.handle(ProposalReceived(proposal(KEYS[0], 1, far - 1, BLOCK_A, HASH_A))) == []
