@@ -23,6 +23,7 @@ from consensus.types import (
     DecodeError,
     DuplicateVoteEvidence,
     ValidatorSet,
+    rlp_encode,
 )
 
 
@@ -48,11 +49,15 @@ class MemoryStore(ConsensusStoreAPI):
             self._data[key] = bytes(value)
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        start = bisect.bisect_left(self._keys, prefix)
-        for key in list(self._keys[start:]):
-            if not key.startswith(prefix):
-                break
-            yield key, self._data[key]
+        i = bisect.bisect_left(self._keys, prefix)
+        matching = []
+        while i < len(self._keys) and self._keys[i].startswith(prefix):
+            matching.append(self._keys[i])
+            i += 1
+        for key in matching:  # a snapshot: writes during iteration do not disturb it
+            value = self._data.get(key)
+            if value is not None:
+                yield key, value
 
 
 class LevelDBStore(ConsensusStoreAPI):
@@ -122,7 +127,7 @@ class ChainState:
 
     def encode(self) -> bytes:
         return bytes(
-            rlp.encode(
+            rlp_encode(
                 [
                     self.chain_id,
                     self.height,

@@ -24,6 +24,7 @@ from consensus.types import (
     Proposal,
     Step,
     Vote,
+    rlp_encode,
 )
 
 _PROPOSAL, _VOTE, _TIMEOUT, _VALIDATED, _BUILT, _DECISION = range(1, 7)
@@ -35,13 +36,13 @@ def encode_event(event: Event) -> bytes:
     if isinstance(event, VoteReceived):
         return bytes([_VOTE]) + event.vote.encode()
     if isinstance(event, TimeoutFired):
-        return bytes([_TIMEOUT]) + rlp.encode([int(event.step), event.height, event.round])
+        return bytes([_TIMEOUT]) + rlp_encode([int(event.step), event.height, event.round])
     if isinstance(event, ProposalValidated):
-        return bytes([_VALIDATED]) + rlp.encode(
+        return bytes([_VALIDATED]) + rlp_encode(
             [event.round, event.block_hash, 1 if event.valid else 0]
         )
     if isinstance(event, ProposalBuilt):
-        return bytes([_BUILT]) + rlp.encode(
+        return bytes([_BUILT]) + rlp_encode(
             [event.round, event.block, event.block_hash, [e.to_rlp() for e in event.evidence]]
         )
     if isinstance(event, DecisionReceived):

@@ -51,7 +51,8 @@ class KVApp(ApplicationAPI):
     slashed: list[bytes] = field(default_factory=list)
     process_calls: int = 0
     reject_all: bool = False
-    _staged: tuple[int, bytes, dict[bytes, bytes], Finalized] | None = None
+    app_hash: bytes = b"\x00" * 32
+    _staged: tuple[int, bytes, dict[bytes, bytes], Finalized, bytes] | None = None
 
     def submit(self, tx: bytes) -> None:
         if not self._tx_ok(tx):
@@ -121,32 +122,37 @@ class KVApp(ApplicationAPI):
         if bytes(keccak(request.block)) != request.block_hash:
             raise ValueError("block does not match its hash")
         txs = list(rlp.decode(request.block)[4])
-        staged = dict(self.state)
+        changes: dict[bytes, bytes] = {}
         updates: list[ValidatorUpdate] = []
         for tx in txs:
             key, _, value = tx.partition(b"=")
             if key.startswith(b"val:"):
                 updates.append(ValidatorUpdate(bytes.fromhex(key[4:].decode()), int(value)))
-            staged[key] = value
+            changes[key] = value
         for ev in request.evidence:
-            staged[b"slashed:" + ev.validator.hex().encode()] = str(ev.height).encode()
+            changes[b"slashed:" + ev.validator.hex().encode()] = str(ev.height).encode()
         record = Finalized(
             request.height, request.block_hash, txs, request.evidence, request.certificate.round
         )
-        self._staged = (request.height, request.block_hash, staged, record)
-        app_hash = keccak(rlp.encode(sorted([k, v] for k, v in staged.items())))
-        return FinalizeBlockResult(app_hash=bytes(app_hash), validator_updates=tuple(updates))
+        # A hash chain over the applied changes: cheap, and equal on every honest node.
+        app_hash = bytes(
+            keccak(self.app_hash + rlp.encode(sorted([k, v] for k, v in changes.items())))
+        )
+        self._staged = (request.height, request.block_hash, changes, record, app_hash)
+        return FinalizeBlockResult(app_hash=app_hash, validator_updates=tuple(updates))
 
     async def commit(self) -> None:
         await trio.lowlevel.checkpoint()
         if self._staged is None:
             raise RuntimeError("commit without finalize_block")
-        self.height, self.last_hash, self.state, record = self._staged
+        self.height, self.last_hash, changes, record, self.app_hash = self._staged
         self._staged = None
+        self.state.update(changes)
         self.finalized.append(record)
         self.slashed.extend(ev.validator for ev in record.evidence)
         done = set(record.txs)
-        self.mempool = [t for t in self.mempool if t not in done]
+        if done:
+            self.mempool = [t for t in self.mempool if t not in done]
 
     async def query(self, path: str, data: bytes) -> QueryResult:
         await trio.lowlevel.checkpoint()

@@ -6,7 +6,10 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
+import rlp
 from eth_hash.auto import keccak
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consensus.types import (
     CommitCertificate,
@@ -23,6 +26,7 @@ from consensus.types import (
     address_from_private_key,
     decode_message,
     encode_message,
+    rlp_encode,
 )
 from tests.consensus.factories import CHAIN_ID, make_keys, make_valset, proposal, vote
 
@@ -242,3 +246,22 @@ def test_validator_rejects_bad_input() -> None:
         Validator(b"\x01" * 20, 0)
     with pytest.raises(DecodeError):
         ValidatorSet.decode(b"\xc0")
+
+
+rlp_items = st.recursive(
+    st.binary(max_size=80) | st.integers(min_value=0, max_value=2**300),
+    lambda children: st.lists(children, max_size=6),
+    max_leaves=30,
+)
+
+
+@given(rlp_items)
+def test_rlp_encode_matches_the_rlp_package(item: object) -> None:
+    assert rlp_encode(item) == rlp.encode(item)
+
+
+def test_rlp_encode_rejects_what_it_cannot_encode() -> None:
+    with pytest.raises(ValueError):
+        rlp_encode(-1)
+    with pytest.raises(TypeError):
+        rlp_encode("text")
