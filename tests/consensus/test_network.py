@@ -9,10 +9,10 @@ import pytest
 import trio
 import trio.testing
 
-from consensus.driver import ConsensusDriver
+from consensus.driver import ConsensusDriver, DriverConfig
 from consensus.signer import PrivValidator
 from consensus.store import ConsensusDB, MemoryStore
-from consensus.types import ValidatorSet, VoteType
+from consensus.types import Validator, ValidatorSet, VoteType, address_from_private_key
 from tests.consensus.cluster import Cluster
 from tests.consensus.factories import vote
 from tests.consensus.kvapp import KVApp
@@ -308,3 +308,64 @@ async def test_relay_checks(autojump_clock: trio.testing.MockClock) -> None:
         assert not driver.relay_ok(vote(member, h, 0, VoteType.PREVOTE, None, chain_id=1))
         decision = driver.db.load_decision(1)
         assert decision is not None and driver.relay_ok(decision)
+
+
+async def test_missing_proposer_costs_one_propose_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery)
+        genesis = ValidatorSet.create(cluster.nodes[0].app.genesis_validators)
+        absent = next(
+            i for i, n in enumerate(cluster.nodes) if n.address == genesis.proposer.address
+        )
+        t0 = trio.current_time()
+        for i in range(4):
+            if i != absent:
+                await cluster.start(i)
+        live = [i for i in range(4) if i != absent]
+        with trio.fail_after(60):
+            await cluster.wait_height(1, live)
+        elapsed = trio.current_time() - t0
+        cluster.stop_all()
+    # round 0 times out after `propose` (1.0 s); round 1 has a live proposer and is instant
+    assert cluster.config.timeouts.propose <= elapsed < cluster.config.timeouts.propose + 1.0
+    decision = cluster.nodes[live[0]].history[-1].db.load_decision(1)
+    assert decision is not None and decision.certificate.round == 1
+
+
+async def test_leveldb_backed_validator_resumes_its_chain(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    from consensus.memory import MemoryNetwork
+    from consensus.signer import PrivValidator
+    from consensus.store import LevelDBStore
+    from tests.consensus.cluster import FAST
+    from tests.consensus.factories import CHAIN_ID, make_keys
+
+    key = make_keys(1)[0]
+    app = KVApp((Validator(address_from_private_key(key), 10),))
+    config = DriverConfig(CHAIN_ID, timeouts=FAST, rebroadcast_interval=0.5)
+    network = MemoryNetwork()
+    hashes = []
+    for target in (3, 6):
+        store = LevelDBStore.open(tmp_path / "consensus.db")
+        signer = PrivValidator(key, tmp_path / "signer.json")
+        driver = ConsensusDriver(app, network.endpoint("solo"), ConsensusDB(store), signer, config)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(driver.run)
+            with trio.fail_after(30):
+                await driver.wait_for_height(target)
+            hashes.append(driver.db.load_decision(target))
+            nursery.cancel_scope.cancel()
+        store.close()
+    assert app.height >= 6
+    reopened = ConsensusDB(LevelDBStore.open(tmp_path / "consensus.db"))
+    assert reopened.load_decision(3) == hashes[0]
+    assert (
+        [reopened.load_decision(h).proposal.block_hash for h in range(1, 7)]
+        == [  # type: ignore[union-attr]
+            f.block_hash for f in app.finalized[:6]
+        ]
+    )
+    reopened.store.close()
