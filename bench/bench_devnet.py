@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eth._utils.address import generate_contract_address
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
 from eth.vm.forks.prague import PragueVM
@@ -60,11 +61,6 @@ def workload(n: int, senders: int, token_code: bytes) -> tuple[list[bytes], list
     """(setup, transfers, erc20 transfers): raw signed transactions, nonces consecutive."""
     accounts = dev_accounts(senders + 1)
     owner = accounts[0]
-    token_address = bytes.fromhex(
-        Account.from_key(owner.private_key).address[2:]
-    )  # placeholder, replaced below
-    from eth._utils.address import generate_contract_address
-
     token_address = generate_contract_address(bytes.fromhex(owner.address[2:]), 0)
     setup = [sign(owner.private_key, nonce=0, data=token_code, gas=2_000_000)]
     for i, acct in enumerate(accounts[1:], start=1):
