@@ -128,8 +128,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    print("| validators | txs/block | heights | median s | heights/s | ms/height |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| validators | txs/block | heights | median s | heights/s | ms/height | ms per node-height |"
+    )
+    print("|---|---|---|---|---|---|---|")
     rates: dict[tuple[int, int], float] = {}
     for txs in (int(x) for x in args.txs.split(",")):
         for n in (1, 4):
@@ -137,7 +139,7 @@ def main() -> None:
             med = statistics.median(times)
             rates[(n, txs)] = args.heights / med
             print(
-                f"| {n} | {txs} | {args.heights} | {med:.3f} | {args.heights / med:,.0f} | {1000 * med / args.heights:.2f} |"
+                f"| {n} | {txs} | {args.heights} | {med:.3f} | {args.heights / med:,.0f} | {1000 * med / args.heights:.2f} | {1000 * med / args.heights / n:.2f} |"
             )
     print()
     for txs in (int(x) for x in args.txs.split(",")):
