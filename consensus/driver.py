@@ -84,6 +84,7 @@ class DriverConfig:
     timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
     rebroadcast_interval: float = 1.0
     evidence_max_age: int = 100  # heights
+    catch_up_window: int = 100  # answer peers this many heights behind with the decision
     max_future_messages: int = 10_000
     inbox_size: int = 10_000
     max_block_bytes: int = 4 * 1024 * 1024
@@ -263,18 +264,23 @@ class ConsensusDriver:
             )
         self._state = state
         self._pending_evidence = {e.hash(): e for e in self.db.pending_evidence()}
-        unfinished = self.db.load_decision(state.height + 1)
-        if unfinished is not None and info.height == state.height:
-            log.info("finishing height %d decided before the restart", unfinished.height)
-            await self._commit_decision(unfinished, start_next=False)
-            info = await self.app.info()
-        while info.height < self.state.height:
+        if info.height > state.height:
+            raise RuntimeError(
+                f"application is at height {info.height}, ahead of consensus at {state.height}"
+            )
+        while info.height < state.height:
             decision = self.db.load_decision(info.height + 1)
             if decision is None:
                 raise RuntimeError(f"no stored decision to replay height {info.height + 1}")
             log.info("replaying height %d into the application", decision.height)
             await self.app.finalize_block(self._finalize_request(decision))
             await self.app.commit()
+            info = await self.app.info()
+        unfinished = self.db.load_decision(state.height + 1)
+        if unfinished is not None:
+            # Decided and stored, but the crash came before the new state was saved.
+            log.info("finishing height %d decided before the restart", unfinished.height)
+            await self._commit_decision(unfinished, start_next=False)
             info = await self.app.info()
         if info.height != self.state.height:
             raise RuntimeError(
@@ -312,6 +318,8 @@ class ConsensusDriver:
         if entries and self._sm is sm:
             log.info("replayed %d WAL entries at height %d", len(entries), height)
             await self._resume(sm)
+        for old in [h for h in self._future if h < height]:
+            self._future_count -= len(self._future.pop(old))
         for message in self._future.pop(height, []):
             self._future_count -= 1
             await self._on_message(message)
@@ -445,6 +453,8 @@ class ConsensusDriver:
         Votes arriving just after our decision are normal (slower peers finish the same
         height), so only a peer still voting an interval later is answered.
         """
+        if height < self.state.height - self.config.catch_up_window:
+            return  # that far behind, a peer syncs blocks instead
         now = trio.current_time()
         decided = self._decided_at.get(height)
         if decided is not None and now - decided < self.config.rebroadcast_interval:

@@ -369,3 +369,55 @@ async def test_leveldb_backed_validator_resumes_its_chain(
         ]
     )
     reopened.store.close()
+
+
+class CrashingApp(KVApp):
+    """Dies (as a power cut would) inside finalize_block of one height, once."""
+
+    crash_at: int = 0
+
+    async def finalize_block(self, request):  # type: ignore[no-untyped-def]
+        if request.height == self.crash_at:
+            self.crash_at = 0
+            raise RuntimeError("power cut")
+        return await super().finalize_block(request)
+
+
+async def test_crash_between_decision_and_commit_is_finished_on_restart(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from consensus.memory import MemoryNetwork
+    from tests.consensus.cluster import FAST
+    from tests.consensus.factories import CHAIN_ID, make_keys
+
+    key = make_keys(1)[0]
+    app = CrashingApp((Validator(address_from_private_key(key), 10),))
+    app.crash_at = 3
+    store = MemoryStore()
+    config = DriverConfig(CHAIN_ID, timeouts=FAST, rebroadcast_interval=0.5)
+    network = MemoryNetwork()
+
+    def new_driver() -> ConsensusDriver:
+        return ConsensusDriver(
+            app, network.endpoint("solo"), ConsensusDB(store), PrivValidator(key), config
+        )
+
+    crashed = False
+    try:
+        await new_driver().run()
+    except* RuntimeError:
+        crashed = True
+    assert crashed and app.height == 2
+    db = ConsensusDB(store)
+    state = db.load_state()
+    assert state is not None and state.height == 2
+    stored = db.load_decision(3)
+    assert stored is not None  # decided and saved before the crash
+    driver = new_driver()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(driver.run)
+        assert app.height >= 3 and app.finalized[2].block_hash == stored.proposal.block_hash
+        with trio.fail_after(30):
+            await driver.wait_for_height(5)
+        nursery.cancel_scope.cancel()
+    assert [f.height for f in app.finalized] == list(range(1, len(app.finalized) + 1))
