@@ -27,12 +27,12 @@ from eth_hash.auto import keccak
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datanets.receipts import sign_receipt  # noqa: E402
-from datanets.types import Receipt  # noqa: E402
-from evm_bridge.ledger import Ledger  # noqa: E402
-from evm_bridge.precompiles import DATANETS_ADDRESS, MODELS_ADDRESS, SETTLEMENT_ADDRESS  # noqa: E402
-from evm_bridge.precompiles.abi import DATANETS, MODELS, SETTLEMENT  # noqa: E402
-from genesis.presets import dev_accounts, devnet_genesis  # noqa: E402
+from datanets.receipts import sign_receipt
+from datanets.types import Receipt
+from evm_bridge.ledger import Ledger
+from evm_bridge.precompiles import DATANETS_ADDRESS, MODELS_ADDRESS, SETTLEMENT_ADDRESS
+from evm_bridge.precompiles.abi import DATANETS, MODELS, SETTLEMENT
+from genesis.presets import dev_accounts, devnet_genesis
 
 E = 10**18
 PAYERS = 10
