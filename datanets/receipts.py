@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import coincurve
+from eth_abi import encode as abi_encode
 from eth_hash.auto import keccak
 
 from datanets.abc import SPACE_ADDRESSES, Space
@@ -129,3 +130,56 @@ def typed_data(r: Receipt, chain_id: int) -> dict[str, Any]:
             "weights": list(r.weights),
         },
     }
+
+
+# -- wire formats --------------------------------------------------------------------------
+SETTLE_SIGNATURE = (
+    "settle((uint256,address,uint64,uint64,uint256,uint256,uint256[],uint16[],uint8,bytes32,"
+    "bytes32)[])"
+)
+_SETTLE_SELECTOR = keccak(SETTLE_SIGNATURE.encode())[:4]
+
+
+def abi_tuple(r: Receipt) -> tuple[Any, ...]:
+    """The receipt as the settlement precompile's `Receipt` struct (worker left implicit)."""
+    if len(r.signature) != 65:
+        raise ValueError("receipt is not signed")
+    return (r.model_id, "0x" + r.payer.hex(), r.input_tokens, r.output_tokens, r.fee, r.nonce,
+            list(r.contribution_ids), list(r.weights), r.signature[64], r.signature[:32],
+            r.signature[32:64])
+
+
+def settle_calldata(receipts: list[Receipt]) -> bytes:
+    """Calldata of `settle(Receipt[])` at 0x…0902, for a worker sending a batch."""
+    return _SETTLE_SELECTOR + abi_encode([SETTLE_SIGNATURE[7:-1]], [[abi_tuple(r) for r in receipts]])
+
+
+def to_json(r: Receipt) -> dict[str, Any]:
+    """A signed receipt as JSON (amounts and nonce as decimal strings)."""
+    return {
+        "modelId": r.model_id, "payer": "0x" + r.payer.hex(), "worker": "0x" + r.worker.hex(),
+        "inputTokens": r.input_tokens, "outputTokens": r.output_tokens, "fee": str(r.fee),
+        "nonce": str(r.nonce), "contributionIds": list(r.contribution_ids),
+        "weights": list(r.weights), "signature": "0x" + r.signature.hex(),
+    }
+
+
+def from_json(data: dict[str, Any]) -> Receipt:
+    """The inverse of `to_json`; ValueError on a malformed document."""
+    try:
+        def address(key: str) -> bytes:
+            raw = bytes.fromhex(str(data[key]).removeprefix("0x"))
+            if len(raw) != 20:
+                raise ValueError(f"{key} is not an address")
+            return raw
+
+        return Receipt(
+            model_id=int(data["modelId"]), payer=address("payer"), worker=address("worker"),
+            input_tokens=int(data["inputTokens"]), output_tokens=int(data["outputTokens"]),
+            fee=int(data["fee"]), nonce=int(data["nonce"]),
+            contribution_ids=tuple(int(c) for c in data["contributionIds"]),
+            weights=tuple(int(w) for w in data["weights"]),
+            signature=bytes.fromhex(str(data.get("signature", "")).removeprefix("0x")),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed receipt: {exc}") from None

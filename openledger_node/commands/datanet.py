@@ -219,7 +219,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _datanet(client: ChainClient, datanet_id: int) -> dict[str, Any]:
-    return client.rpc("openledger_getDatanet", [datanet_id])  # type: ignore[no-any-return]
+    dn: dict[str, Any] | None = client.rpc("openledger_getDatanet", [datanet_id])
+    if dn is None:
+        raise CliError(f"unknown datanet {datanet_id}")
+    return dn
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -292,7 +295,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _belongs(client: ChainClient, datanet_id: int, cid: int) -> dict[str, Any]:
-    c: dict[str, Any] = client.rpc("openledger_getContribution", [cid])
+    c: dict[str, Any] | None = client.rpc("openledger_getContribution", [cid])
+    if c is None:
+        raise CliError(f"unknown contribution {cid}")
     if c["datanetId"] != datanet_id:
         raise CliError(f"contribution {cid} belongs to datanet {c['datanetId']}, not {datanet_id}")
     return c

@@ -120,6 +120,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     m = ChainClient(args.rpc).rpc("openledger_getModel", [args.model])
+    if m is None:
+        raise CliError(f"unknown model {args.model}")
     print(json.dumps(m) if args.json else _line(m) + f"\n      owner {m['owner']}")
     return 0
 

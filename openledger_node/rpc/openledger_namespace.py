@@ -4,7 +4,9 @@ Content goes in and out hex-encoded (`openledger_putContent` / `openledger_getCo
 most 5 MB a file, into `<home>/contributions`. Queries read the precompiles' records from the
 state at a block (default latest) and answer JSON: ids and counts as numbers, OPEN amounts
 as decimal strings of wei (they exceed JavaScript's safe integers), hashes and addresses as
-0x-hex. The OpenLoRA worker calls `openledger_getModel` to check an adapter's content hash.
+0x-hex; an unknown datanet, contribution or model is null (as eth_ methods answer for an
+unknown transaction). The OpenLoRA worker calls `openledger_getModel` to check an adapter's
+content hash.
 """
 
 from __future__ import annotations
@@ -138,10 +140,20 @@ def model_json(ledger: Ledger, model_id: int) -> dict[str, Any]:
     }
 
 
+def _or_null(build: Any, *args: Any) -> dict[str, Any] | None:
+    try:
+        return build(*args)  # type: ignore[no-any-return]
+    except RpcError as exc:
+        if exc.message.startswith("unknown "):
+            return None
+        raise
+
+
 @rpc_method("openledger_getDatanet")
-async def get_datanet(ctx: RpcContext, datanet_id: Any, block: Any = "latest") -> dict[str, Any]:
+async def get_datanet(ctx: RpcContext, datanet_id: Any,
+                      block: Any = "latest") -> dict[str, Any] | None:
     """A datanet with its contributions (up to 1,000) and versions."""
-    return datanet_json(_ledger(ctx, block), _id(datanet_id, "datanet id"), True)
+    return _or_null(datanet_json, _ledger(ctx, block), _id(datanet_id, "datanet id"), True)
 
 
 @rpc_method("openledger_listDatanets")
@@ -152,14 +164,16 @@ async def list_datanets(ctx: RpcContext, block: Any = "latest") -> list[dict[str
 
 
 @rpc_method("openledger_getContribution")
-async def get_contribution(ctx: RpcContext, cid: Any, block: Any = "latest") -> dict[str, Any]:
-    return contribution_json(_ledger(ctx, block), _id(cid, "contribution id"))
+async def get_contribution(ctx: RpcContext, cid: Any,
+                           block: Any = "latest") -> dict[str, Any] | None:
+    return _or_null(contribution_json, _ledger(ctx, block), _id(cid, "contribution id"))
 
 
 @rpc_method("openledger_getModel")
-async def get_model(ctx: RpcContext, model_id: Any, block: Any = "latest") -> dict[str, Any]:
+async def get_model(ctx: RpcContext, model_id: Any,
+                    block: Any = "latest") -> dict[str, Any] | None:
     """A registered model: owner, base model, adapter content hash, price, versions."""
-    return model_json(_ledger(ctx, block), _id(model_id, "model id"))
+    return _or_null(model_json, _ledger(ctx, block), _id(model_id, "model id"))
 
 
 @rpc_method("openledger_listModels")

@@ -188,6 +188,24 @@ def test_datanet_to_settlement_on_a_devnet(node: NodeProcess, keystore: dict[str
     refused([signed(101, fee, (cids[0], 9999))], "unknown contribution 9999")
     refused([signed(102, fee, (cids[0], cids[2]))], "not in a datanet version")
     refused([signed(103 + n, 10**17, (cids[0], cids[1])) for n in range(4)], "escrow exhausted")
+    protocol_total = 20 * protocol
+
+    # The same through the CLI: the payer signs two receipts, the worker settles the file.
+    receipts_file = tmp_path / "receipts.jsonl"
+    for nonce in (20, 21):
+        out = run(capsys, node, keystore, PAYER, "escrow", "sign", "--worker", addr[WORKER],
+                  "--model", str(model["id"]), "--input-tokens", "600", "--output-tokens", "400",
+                  "--nonce", str(nonce), "--attribution", f"{cids[0]}:7500",
+                  "--attribution", f"{cids[1]}:2500", "--fee", "10000000000000000wei",
+                  "--out", str(receipts_file))
+        assert out["fee"] == str(fee) and out["nonce"] == str(nonce)
+    settled = run(capsys, node, keystore, WORKER, "escrow", "settle", str(receipts_file))
+    assert settled == {"settled": 2, "totalFees": str(2 * fee), "tx": settled["tx"]}
+    paid[WORKER] += gas_paid(settled["tx"])
+    expected = {who: amount * 22 // 20 for who, amount in expected.items()}
+    protocol_total = 22 * protocol
+    assert "already settled" in failing(capsys, node, keystore, WORKER, "escrow", "settle",
+                                        str(receipts_file))
 
     # Contributors and the model owner withdraw exactly what they earned.
     for who in (C1, C2, MOWNER):
@@ -205,13 +223,13 @@ def test_datanet_to_settlement_on_a_devnet(node: NodeProcess, keystore: dict[str
         C2: start[C2] - paid[C2] - stake - fee_each + expected[C2],
         C3: start[C3] - paid[C3] - stake - fee_each + stake // 2,
         MOWNER: start[MOWNER] - paid[MOWNER] + expected[MOWNER],
-        PAYER: start[PAYER] - paid[PAYER] - E // 2 + E // 10,
+        PAYER: start[PAYER] - paid[PAYER] - E // 2 + E // 10,  # escrow left: 0.18 OPEN
         WORKER: start[WORKER] - paid[WORKER],
     }
     assert {i: balance(i) for i in range(8)} == final
     assert balance(TREASURY) == stake // 2  # C3's forfeited half
     assert balance("0x" + DATANETS_ADDRESS.hex()) == 2 * stake  # accepted stakes stay locked
-    total_held = E // 2 - 20 * fee + 20 * protocol - E // 10
+    total_held = E // 2 - 22 * fee + protocol_total - E // 10
     assert balance("0x" + SETTLEMENT_ADDRESS.hex()) == total_held
     assert client.call(DATANETS, DATANETS_ADDRESS, "getVersion", datanet, 1)[0] == 2
 

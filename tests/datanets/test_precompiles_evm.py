@@ -255,3 +255,15 @@ def test_shipped_abis_match_the_spec_and_the_solidity_interfaces() -> None:
                                       "outputs": [strip(p) for p in e.get("outputs", [])]},
                                      sort_keys=True) for e in entries)
         assert norm(solidity) == norm(shipped), iface.name
+
+
+def test_receipt_wire_formats_match_the_abi() -> None:
+    from datanets import receipts as codec
+
+    r = sign_receipt(Receipt(3, b"\x01" * 20, b"\x02" * 20, 10, 20, 999, 7, (4, 5),
+                             (9000, 1000)), b"\x05" * 32, 1)
+    assert codec.from_json(codec.to_json(r)) == r
+    assert codec.settle_calldata([r, r]) == SETTLEMENT.function("settle").encode_call(
+        [codec.abi_tuple(r), codec.abi_tuple(r)])
+    with pytest.raises(ValueError, match="malformed"):
+        codec.from_json({"modelId": 1})
