@@ -92,7 +92,8 @@ class Engine:
         *,
         max_batch: int = 32,
         max_waiting: int = 256,
-        max_prefill: int = 16,
+        max_prefill: int = 64,
+        max_prefill_tokens: int = 4096,
     ) -> None:
         self.runner = runner
         self.store = store
@@ -100,6 +101,7 @@ class Engine:
         self.max_batch = max_batch
         self.max_waiting = max_waiting
         self.max_prefill = max_prefill
+        self.max_prefill_tokens = max_prefill_tokens
         eos = getattr(runner.config, "eos_token_id", None)
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         if getattr(tokenizer, "eos_token_id", None) is not None:
@@ -181,6 +183,7 @@ class Engine:
     def _admit(self) -> list[Request]:
         admitted: list[Request] = []
         blocked: set[str] = set()
+        tokens = 0
         with self._lock:
             while (
                 self._order
@@ -194,6 +197,8 @@ class Engine:
                     continue
                 queue = self._waiting[key]
                 req = queue[0]
+                if admitted and tokens + len(req.prompt_ids) > self.max_prefill_tokens:
+                    break  # the rest wait for the next step: a prefill must not stall decoding
                 if req.cancelled:
                     queue.popleft()
                     self._n_waiting -= 1
@@ -216,6 +221,8 @@ class Engine:
                     queue.popleft()
                     self._n_waiting -= 1
                     admitted.append(req)
+                if admitted and admitted[-1] is req:
+                    tokens += len(req.prompt_ids)
                 if not queue:
                     del self._waiting[key]
                     self._order.remove(key)
@@ -235,15 +242,15 @@ class Engine:
         admitted = self._admit()
         if not admitted and not self._running:
             return False
-        if admitted:
-            logits = self.runner.prefill([r.prompt_ids for r in admitted], [r.slot for r in admitted])
+        for group in length_groups(admitted):
+            logits = self.runner.prefill([r.prompt_ids for r in group], [r.slot for r in group])
             with self._lock:
-                self._running.extend(admitted)
-            for req in admitted:
+                self._running.extend(group)
+            for req in group:
                 req.position = len(req.prompt_ids) - 1  # _advance moves it to the new token's
                 self.prompt_tokens += len(req.prompt_ids)
-            self._advance(admitted, logits)
-            self._retire()
+            self._advance(group, logits)
+        self._retire()
         if self._running:
             logits = self.runner.decode(
                 [r.output_ids[-1] for r in self._running],
@@ -389,3 +396,14 @@ class Engine:
         self.fail_all("the engine shut down")
         self.store.close()
 
+
+
+def length_groups(requests: list[Request], slack: float = 0.15) -> list[list[Request]]:
+    """Split requests into prefill groups of similar prompt length (padding waste <= slack)."""
+    groups: list[list[Request]] = []
+    for req in sorted(requests, key=lambda r: len(r.prompt_ids)):
+        if groups and len(req.prompt_ids) <= (1 + slack) * len(groups[-1][0].prompt_ids):
+            groups[-1].append(req)
+        else:
+            groups.append([req])
+    return groups

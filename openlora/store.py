@@ -120,6 +120,7 @@ class AdapterStore:
         self._slots: OrderedDict[int, str] = OrderedDict()  # slot -> name, LRU first
         self._free = list(range(bank.n_slots - 1, 0, -1))
         self._prefetcher: ThreadPoolExecutor | None = None
+        self._inflight: dict[str, threading.Event] = {}
 
     # -- registration -----------------------------------------------------------------------
 
@@ -215,13 +216,42 @@ class AdapterStore:
 
     # -- paging -----------------------------------------------------------------------------
 
-    def _host_weights(self, record: AdapterRecord) -> Weights:
+    def _cached(self, name: str) -> Weights | None:
         with self._lock:
-            entry = self._host.get(record.name)
-            if entry is not None:
-                self._host.move_to_end(record.name)
-                self.stats.host_hits += 1
-                return entry[0]
+            entry = self._host.get(name)
+            if entry is None:
+                return None
+            self._host.move_to_end(name)
+            self.stats.host_hits += 1
+            return entry[0]
+
+    def _host_weights(self, record: AdapterRecord) -> Weights:
+        """The adapter's weights from the host cache, loading them from disk on a miss.
+
+        A load already under way (a prefetch) is waited for rather than repeated.
+        """
+        cached = self._cached(record.name)
+        if cached is not None:
+            return cached
+        with self._lock:
+            pending = self._inflight.get(record.name)
+            owner = pending is None
+            if pending is None:
+                pending = self._inflight[record.name] = threading.Event()
+        if not owner:
+            pending.wait()
+            cached = self._cached(record.name)
+            if cached is not None:
+                return cached
+        try:
+            return self._load(record)
+        finally:
+            if owner:
+                with self._lock:
+                    self._inflight.pop(record.name, None)
+                pending.set()
+
+    def _load(self, record: AdapterRecord) -> Weights:
         start = time.perf_counter()
         try:
             weights = load_adapter_weights(record.spec.path, self.dtype)
