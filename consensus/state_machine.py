@@ -268,7 +268,10 @@ class HeightStateMachine:
         self.proposals: dict[int, Proposal] = {}
         self.validity: dict[int, bool] = {}
         self._votes: dict[tuple[int, VoteType], VoteSet] = {}
-        self._senders: dict[int, dict[bytes, int]] = {}  # round -> validator -> power
+        self._senders: dict[int, set[bytes]] = {}  # round -> validators heard from
+        self._sender_power: dict[int, int] = {}
+        self._skippable: set[int] = set()  # rounds with f+1 of the power heard from
+        self._commit_candidates: set[tuple[int, bytes]] = set()  # precommit quorums for a block
         self._built: dict[int, bytes] = {}  # rounds where we built the block, with its hash
         self._requested: set[int] = set()
         self._prevote_timeout_rounds: set[int] = set()
@@ -365,7 +368,20 @@ class HeightStateMachine:
                 self._evidence_seen.add(key)
                 actions.append(RecordEvidence(DuplicateVoteEvidence.create(earlier, vote)))
             return
-        self._senders.setdefault(vote.round, {})[vote.validator] = power
+        senders = self._senders.setdefault(vote.round, set())
+        if vote.validator not in senders:
+            senders.add(vote.validator)
+            total = self._sender_power.get(vote.round, 0) + power
+            self._sender_power[vote.round] = total
+            if total >= self.validators.one_third_power:
+                self._skippable.add(vote.round)
+        if (
+            vote.vote_type is VoteType.PRECOMMIT
+            and vote.block_hash is not None
+            and self.votes(vote.round, VoteType.PRECOMMIT).power(vote.block_hash)
+            >= self.validators.quorum_power
+        ):
+            self._commit_candidates.add((vote.round, vote.block_hash))
 
     def _on_proposal(self, proposal: Proposal, actions: list[Action]) -> None:
         if proposal.height != self.height or proposal.chain_id != self.chain_id:
@@ -465,10 +481,10 @@ class HeightStateMachine:
         if self._try_decide(actions):  # L49
             return True
         # L55: f+1 of the power has sent messages for a higher round: go there.
-        for r in sorted(self._senders):
-            if r > self.round and sum(self._senders[r].values()) >= self.validators.one_third_power:
-                self._start_round(r, actions)
-                return True
+        ahead = [r for r in self._skippable if r > self.round]
+        if ahead:
+            self._start_round(max(ahead), actions)
+            return True
         r = self.round
         proposal = self.proposals.get(r)
         prevotes = self.votes(r, VoteType.PREVOTE)
@@ -529,20 +545,15 @@ class HeightStateMachine:
         return self.locked is not None and self.locked.block_hash == block_hash
 
     def _try_decide(self, actions: list[Action]) -> bool:
-        quorum = self.validators.quorum_power
-        for (r, vt), vs in self._votes.items():
-            if vt is not VoteType.PRECOMMIT or vs.total < quorum:
-                continue
-            for block_hash, power in vs.power_for.items():
-                if block_hash is None or power < quorum:
-                    continue
-                block = self._valid_proposal_for(block_hash, prefer_round=r)
-                if block is None:
-                    continue
-                cert = CommitCertificate.from_votes(vs.for_block(block_hash))
-                self.decision = Decision(block, cert)
-                actions.append(Decide(self.decision))
-                return True
+        for r, block_hash in sorted(self._commit_candidates):
+            block = self._valid_proposal_for(block_hash, prefer_round=r)
+            if block is None:
+                continue  # the block is unknown or not (yet) judged valid
+            vs = self.votes(r, VoteType.PRECOMMIT)
+            cert = CommitCertificate.from_votes(vs.for_block(block_hash))
+            self.decision = Decision(block, cert)
+            actions.append(Decide(self.decision))
+            return True
         return False
 
     def _valid_proposal_for(self, block_hash: bytes, prefer_round: int) -> Proposal | None:
