@@ -31,7 +31,10 @@ class NodeConfig:
     p2p_host: str = "127.0.0.1"
     p2p_port: int = 26656
     peers: tuple[str, ...] = field(default_factory=tuple)  # multiaddrs
-    validator_key_file: str = ""  # relative to home; empty: not a validator
+    # A validator's consensus key: its address, kept encrypted in <home>/keystore (Web3
+    # Secret Storage v3), unlocked with the password file (relative to home, mode 0600).
+    validator_address: str = ""  # empty: a full node that does not vote
+    validator_password_file: str = "validator_password"
     moniker: str = "openledger-node"
 
     def __post_init__(self) -> None:

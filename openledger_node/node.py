@@ -1,7 +1,8 @@
 """The node: every service of one OpenLedger process, wired together in one trio nursery.
 
-The ledger (chain over LevelDB), the transaction pool, block production, filters and
-subscriptions, and the JSON-RPC server on HTTP and WebSocket ports.
+The ledger (chain over LevelDB), the transaction pool, filters and subscriptions, the JSON-RPC
+server on HTTP and WebSocket ports, and block production: the devnet's single-validator
+producer, or, on a network, consensus with p2p and block sync (`ConsensusService`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 import trio
 from eth.abc import BlockAPI, ReceiptAPI, StateAPI
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_typing import Address
 
+from evm_bridge.builder import BuiltBlock
 from evm_bridge.ledger import Ledger
 from genesis.schema import Genesis
 from openledger_node.config import NodeConfig
@@ -31,7 +34,10 @@ log = logging.getLogger(__name__)
 CLIENT_VERSION = "OpenLedger/v0.1.0/python"
 
 # RPC namespaces other packages contribute; each registers its methods on import.
-OPTIONAL_RPC_MODULES = ("openledger_node.rpc.openledger_namespace",)
+OPTIONAL_RPC_MODULES = (
+    "openledger_node.rpc.node_info",
+    "openledger_node.rpc.openledger_namespace",
+)
 
 
 class HeadState:
@@ -77,8 +83,21 @@ def load_rpc_modules() -> None:
 
 
 class Node:
-    def __init__(self, config: NodeConfig, genesis: Genesis,
-                 dev_keys: dict[bytes, bytes] | None = None) -> None:
+    """One node process. `validator_key` None on a network makes a full (non-voting) node.
+
+    `network=False` is the devnet: one validator producing blocks alone, no p2p.
+    """
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        genesis: Genesis,
+        dev_keys: dict[bytes, bytes] | None = None,
+        *,
+        network: bool = False,
+        validator_key: bytes | None = None,
+        double_sign_for_tests: bool = False,
+    ) -> None:
         self.config = config
         self.genesis = genesis
         self.ledger = Ledger.open(config.chaindata, genesis)
@@ -86,15 +105,14 @@ class Node:
         vm_class = self.ledger.chain.get_vm_class_for_block_number(0)  # type: ignore[arg-type]
         self.pool = TxPool(genesis.chain_id, vm_class.get_transaction_builder(),
                            self.head_state.account)
+        self._sync_pool_params()
         self.filters = FilterManager()
         self.subscriptions = SubscriptionHub()
         self.events = ChainEvents([self.filters.on_block, self.subscriptions.on_block])
         self.pool.subscribe(self.filters.on_pending)
         self.pool.subscribe(self.subscriptions.on_pending)
-        self.producer = BlockProducer(
-            self.ledger, self.pool, self.events.publish, config.block_time,
-            on_head_changed=self.head_state.invalidate,
-        )
+        self.producer: BlockProducer | None = None
+        self.consensus: Any = None  # ConsensusService on a network
         load_rpc_modules()
         self.rpc_context = RpcContext(
             ledger=self.ledger,
@@ -102,12 +120,50 @@ class Node:
             filters=self.filters,
             subscriptions=self.subscriptions,
             client_version=CLIENT_VERSION,
-            on_transaction=self.producer.notify,
             dev_keys=dict(dev_keys or {}),
         )
-        self.rpc_context.extensions["home"] = config.home
+        if network:
+            from openledger_node.consensus_service import ConsensusService
+            from p2p.config import P2PConfig
+
+            p2p_config = P2PConfig(listen_host=config.p2p_host, listen_port=config.p2p_port,
+                                   static_peers=list(config.peers))
+            self.consensus = ConsensusService(
+                config.home, genesis, self.ledger, self.pool, p2p_config, validator_key,
+                self.on_block_committed, double_sign_for_tests=double_sign_for_tests,
+            )
+            self.pool.subscribe(self.consensus.gossip_transaction)
+            self.rpc_context.peer_count = self.consensus.peer_count
+            self.rpc_context.syncing = self.consensus.syncing
+        else:
+            self.producer = BlockProducer(self.ledger, self.pool, self.on_block_committed,
+                                          config.block_time)
+            self.rpc_context.on_transaction = self.producer.notify
+        self.rpc_context.extensions.update(home=config.home, node=self)
         self.shutdown = trio.Event()
 
+    # -- block commits -------------------------------------------------------------------------
+    def on_block_committed(self, built: BuiltBlock) -> None:
+        """After a block is on disk: refresh pool views, drop what it used, tell listeners."""
+        self.head_state.invalidate()
+        block = built.block
+        for tx, reason in built.skipped:
+            if reason != "block gas limit reached":
+                log.info("dropping transaction 0x%s: %s", tx.hash.hex(), reason)
+                self.pool.drop(tx.hash)
+        self.pool.remove_stale({bytes(tx.sender) for tx in block.transactions})
+        self._sync_pool_params()
+        if block.transactions:
+            log.info("block %d: %d transactions, gas %d", block.header.block_number,
+                     len(block.transactions), block.header.gas_used)
+        self.events.publish(block, built.receipts)
+
+    def _sync_pool_params(self) -> None:
+        head = self.ledger.head
+        self.pool.base_fee = int(calculate_expected_base_fee_per_gas(head))
+        self.pool.block_gas_limit = head.gas_limit
+
+    # -- running -------------------------------------------------------------------------------
     @property
     def rpc_binds(self) -> list[str]:
         host = self.config.rpc_host
@@ -121,18 +177,20 @@ class Node:
                         self.config.rpc_max_concurrency)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._watch_signals, nursery.cancel_scope)
+                nursery.start_soon(self._watch_signals)
+                if self.consensus is not None:
+                    await nursery.start(self.consensus.run)
                 await nursery.start(serve_rpc, app, self.rpc_binds, self.shutdown)
-                nursery.start_soon(self.producer.run)
+                if self.producer is not None:
+                    nursery.start_soon(self.producer.run)
                 task_status.started()
                 await self.shutdown.wait()
-                nursery.cancel_scope.deadline = trio.current_time() + 2
-                await trio.sleep(1.5)  # let hypercorn close connections
+                await trio.sleep(1.0)  # let hypercorn close its connections
                 nursery.cancel_scope.cancel()
         finally:
             self.ledger.close()
 
-    async def _watch_signals(self, scope: trio.CancelScope) -> None:
+    async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 log.info("received %s, shutting down", signal.Signals(signum).name)

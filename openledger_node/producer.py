@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 
 import trio
-from eth.abc import BlockAPI, ReceiptAPI
-from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 
 from evm_bridge.builder import BuiltBlock
 from evm_bridge.ledger import Ledger
@@ -30,7 +28,7 @@ MAX_BLOCK_TXS = 5_000
 COALESCE_STEP = 0.002
 COALESCE_MAX = 0.05
 
-BlockListener = Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]
+CommitListener = Callable[[BuiltBlock], None]
 
 
 class BlockProducer:
@@ -38,20 +36,17 @@ class BlockProducer:
         self,
         ledger: Ledger,
         pool: TxPool,
-        on_block: BlockListener,
+        on_commit: CommitListener,
         block_time: float = 0.0,
         coinbase: bytes = b"\x00" * 20,
-        on_head_changed: Callable[[], None] = lambda: None,
     ) -> None:
         self.ledger = ledger
         self.pool = pool
-        self.on_block = on_block
+        self.on_commit = on_commit
         self.block_time = block_time
         self.coinbase = coinbase
-        self.on_head_changed = on_head_changed
         self._wake = trio.Event()
         self.blocks_built = 0
-        self._sync_pool_params()
 
     def notify(self) -> None:
         """A transaction arrived (instant mode builds a block for it)."""
@@ -89,25 +84,5 @@ class BlockProducer:
         built = job.finish()
         self.ledger.commit(built)
         self.blocks_built += 1
-        self.on_head_changed()
-        self._after_commit(built)
+        self.on_commit(built)
         return built
-
-    def _after_commit(self, built: BuiltBlock) -> None:
-        block = built.block
-        senders = {bytes(tx.sender) for tx in block.transactions}
-        for tx, reason in built.skipped:
-            if reason != "block gas limit reached":
-                log.info("dropping transaction 0x%s: %s", tx.hash.hex(), reason)
-                self.pool.drop(tx.hash)
-        self.pool.remove_stale(senders)
-        self._sync_pool_params()
-        if block.transactions:
-            log.info("block %d: %d transactions, gas %d", block.header.block_number,
-                     len(block.transactions), block.header.gas_used)
-        self.on_block(block, built.receipts)
-
-    def _sync_pool_params(self) -> None:
-        head = self.ledger.head
-        self.pool.base_fee = int(calculate_expected_base_fee_per_gas(head))
-        self.pool.block_gas_limit = head.gas_limit

@@ -1,0 +1,239 @@
+"""Consensus, p2p and block sync for a node of a multi-validator network.
+
+Wires the pieces other packages provide: the EVM chain as the consensus application
+(`evm_bridge.application.EvmApplication`), the Tendermint driver (`consensus.driver`), the
+libp2p service (`p2p.host.P2PService`) carrying consensus messages and transactions, and
+block sync: a node behind its peers downloads decided blocks with their commit certificates
+and hands them to the driver, which verifies each certificate against the validator set it
+knows before the application executes the block.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+from eth.abc import SignedTransactionAPI
+
+from consensus.driver import ConsensusDriver, DriverConfig
+from consensus.signer import PrivValidator
+from consensus.state_machine import TimeoutConfig
+from consensus.store import ConsensusDB, LevelDBStore
+from consensus.types import CommitCertificate, Decision, Proposal
+from evm_bridge.application import EvmApplication
+from evm_bridge.builder import BuiltBlock
+from evm_bridge.ledger import Ledger
+from genesis.schema import Genesis
+from openledger_node.txpool import TxPool, TxRejected
+from p2p.abc import SyncProviderAPI, ValidationResult
+from p2p.config import P2PConfig
+from p2p.consensus_transport import ConsensusTransport
+from p2p.host import GossipMessage, P2PError, P2PService
+from p2p.identity import load_or_create_identity
+from p2p.wire import BlockWithCertificate, ChainStatus, Kind
+
+log = logging.getLogger(__name__)
+SYNC_BATCH = 64
+SYNC_POLL = 1.0
+
+
+def timeouts_from_genesis(params: dict[str, Any]) -> TimeoutConfig:
+    """Consensus timeouts from the genesis parameters (milliseconds there, seconds here)."""
+
+    def seconds(key: str, default_ms: int) -> float:
+        return float(params.get(f"consensus.{key}", default_ms)) / 1000
+
+    vote = seconds("timeout_vote_ms", 1000)
+    vote_delta = seconds("timeout_vote_delta_ms", 500)
+    return TimeoutConfig(
+        propose=seconds("timeout_propose_ms", 3000),
+        propose_delta=seconds("timeout_propose_delta_ms", 500),
+        prevote=vote,
+        prevote_delta=vote_delta,
+        precommit=vote,
+        precommit_delta=vote_delta,
+        commit=seconds("block_time_ms", 1000),
+    )
+
+
+@dataclass
+class SyncProgress:
+    """What `eth_syncing` and `openledger status` report."""
+
+    syncing: bool = False
+    start: int = 0
+    current: int = 0
+    target: int = 0
+    blocks_per_second: float = 0.0
+
+
+class LedgerSyncProvider(SyncProviderAPI):
+    """Serves our status and our decided blocks (proposal + certificate) to peers."""
+
+    def __init__(self, ledger: Ledger, db: ConsensusDB) -> None:
+        self.ledger = ledger
+        self.db = db
+
+    async def get_status(self) -> ChainStatus:
+        head = self.ledger.head
+        return ChainStatus(self.ledger.chain_id, bytes(self.ledger.genesis_hash),
+                           head.block_number, bytes(head.hash))
+
+    async def get_blocks(self, start: int, count: int) -> list[BlockWithCertificate]:
+        out = []
+        for height in range(max(start, 1), min(start + count, self.ledger.head.block_number + 1)):
+            decision = self.db.load_decision(height)
+            if decision is None:
+                break
+            out.append(BlockWithCertificate(decision.proposal.encode(),
+                                            decision.certificate.encode()))
+        return out
+
+
+class ConsensusService:
+    """Runs p2p, the consensus driver, transaction gossip and block sync for one node."""
+
+    def __init__(
+        self,
+        home: Path,
+        genesis: Genesis,
+        ledger: Ledger,
+        pool: TxPool,
+        p2p_config: P2PConfig,
+        validator_key: bytes | None,
+        on_commit: Callable[[BuiltBlock], None],
+        double_sign_for_tests: bool = False,
+    ) -> None:
+        self.genesis = genesis
+        self.ledger = ledger
+        self.pool = pool
+        self.store = LevelDBStore.open(home / "consensus")
+        self.db = ConsensusDB(self.store)
+        self.app = EvmApplication(ledger, pool, on_commit=on_commit)
+        self.p2p = P2PService(load_or_create_identity(home), p2p_config,
+                              LedgerSyncProvider(ledger, self.db))
+        self.transport = ConsensusTransport(self.p2p, genesis.chain_id)
+        signer = None
+        if validator_key is not None:
+            signer = PrivValidator(validator_key, home / "priv_validator_state.json",
+                                   double_sign_for_tests=double_sign_for_tests)
+        self.is_validator = signer is not None
+        self.driver = ConsensusDriver(
+            self.app, self.transport, self.db, signer,
+            DriverConfig(genesis.chain_id, timeouts=timeouts_from_genesis(dict(genesis.params))),
+        )
+        self.progress = SyncProgress()
+        self.p2p.set_validator(Kind.TRANSACTION, self._validate_tx)
+        self._tx_inbox = self.p2p.subscribe(Kind.TRANSACTION)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.p2p.run)
+                nursery.start_soon(self._receive_transactions)
+                await nursery.start(self.driver.run)
+                nursery.start_soon(self._sync_loop)
+                task_status.started()
+        finally:
+            self.store.close()
+
+    def peer_count(self) -> int:
+        return self.p2p.peer_count
+
+    def syncing(self) -> Any:
+        if not self.progress.syncing:
+            return False
+        return {"startingBlock": hex(self.progress.start),
+                "currentBlock": hex(self.ledger.head.block_number),
+                "highestBlock": hex(self.progress.target)}
+
+    # -- transactions ------------------------------------------------------------------------
+    def gossip_transaction(self, tx: SignedTransactionAPI) -> None:
+        """Announce a transaction our RPC admitted (best effort, never blocks RPC)."""
+        try:
+            nursery = self._nursery_for_gossip
+        except AttributeError:
+            return
+        nursery.start_soon(self.p2p.broadcast, Kind.TRANSACTION, tx.encode())
+
+    def _validate_tx(self, body: bytes, peer: Any) -> ValidationResult:
+        try:
+            self.pool.decode(body)
+        except TxRejected:
+            return ValidationResult.REJECT
+        return ValidationResult.ACCEPT
+
+    async def _receive_transactions(self) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery_for_gossip = nursery
+            async for message in self._tx_inbox:
+                self._admit(message)
+
+    def _admit(self, message: GossipMessage) -> None:
+        try:
+            self.pool.add_raw(message.data)
+        except TxRejected:
+            pass  # already known, nonce passed, ...: normal for gossip
+
+    # -- sync --------------------------------------------------------------------------------
+    async def _sync_loop(self) -> None:
+        while True:
+            try:
+                await self._sync_once()
+            except (P2PError, ValueError) as exc:  # a peer that fails or sends garbage
+                log.info("sync attempt failed: %s", exc)
+            await trio.sleep(SYNC_POLL)
+
+    async def _best_peer(self) -> tuple[Any, int] | None:
+        best = None
+        for peer in self.p2p.connected_peers():
+            try:
+                status = await self.p2p.request_status(peer)
+            except P2PError:
+                continue
+            if status.genesis_hash != bytes(self.ledger.genesis_hash):
+                continue
+            if best is None or status.height > best[1]:
+                best = (peer, status.height)
+        return best
+
+    async def _sync_once(self) -> None:
+        best = await self._best_peer()
+        ours = self.ledger.head.block_number
+        # One height behind is consensus's own business (it gets the Decision by gossip).
+        if best is None or best[1] <= ours + 1:
+            return
+        peer, target = best
+        self.progress = SyncProgress(True, ours, ours, target)
+        started = time.monotonic()
+        log.info("syncing from height %d to %d", ours, target)
+        try:
+            while self.ledger.head.block_number < target:
+                start = self.ledger.head.block_number + 1
+                items = await self.p2p.request_blocks(peer, start, SYNC_BATCH)
+                if not items:
+                    break
+                for item in items:
+                    decision = Decision(Proposal.decode(item.block),
+                                        CommitCertificate.decode(item.certificate))
+                    # The driver verifies the certificate against the validator set of
+                    # that height before the application executes the block.
+                    await self.driver.submit(decision)
+                    with trio.move_on_after(60) as waited:
+                        await self.driver.wait_for_height(decision.height)
+                    if waited.cancelled_caught:
+                        raise ValueError(f"peer's block {decision.height} was not accepted")
+                done = self.ledger.head.block_number - ours
+                rate = done / max(time.monotonic() - started, 1e-9)
+                self.progress.current = self.ledger.head.block_number
+                self.progress.blocks_per_second = rate
+                log.info("sync: height %d / %d, %.1f blocks/s", self.ledger.head.block_number,
+                         target, rate)
+        finally:
+            self.progress.syncing = False

@@ -1,0 +1,38 @@
+"""`openledger_nodeInfo`: what `openledger status` shows (height, peers, sync, validator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openledger_node.rpc.context import RpcContext
+from openledger_node.rpc.dispatcher import rpc_method
+from openledger_node.rpc.encoding import data
+
+
+@rpc_method("openledger_nodeInfo")
+async def node_info(ctx: RpcContext) -> dict[str, Any]:
+    head = ctx.ledger.head
+    node = ctx.extensions.get("node")
+    consensus = getattr(node, "consensus", None)
+    pending, queued = ctx.pool.counts()
+    info: dict[str, Any] = {
+        "clientVersion": ctx.client_version,
+        "chainId": ctx.ledger.chain_id,
+        "genesisHash": data(ctx.ledger.genesis_hash),
+        "height": head.block_number,
+        "latestHash": data(head.hash),
+        "latestTimestamp": head.timestamp,
+        "peers": ctx.peer_count(),
+        "syncing": ctx.syncing() is not False,
+        "mode": "devnet" if consensus is None else "network",
+        "txpool": {"pending": pending, "queued": queued},
+        "validator": consensus is None or bool(consensus.is_validator),
+    }
+    if consensus is not None:
+        info["peerId"] = consensus.p2p.peer_id.to_base58()
+        info["listenAddrs"] = consensus.p2p.listen_addrs
+        info["syncProgress"] = {
+            "target": consensus.progress.target,
+            "blocksPerSecond": round(consensus.progress.blocks_per_second, 1),
+        }
+    return info
