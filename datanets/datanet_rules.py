@@ -9,9 +9,9 @@ of the stakes and bonds still locked.
 
 from __future__ import annotations
 
+from datanets import merkle
 from datanets.abc import RuleError, Space
-from datanets.ledger import CONTRIBUTION_COUNT, DATANET_COUNT, Ledger, slot_of
-from datanets.merkle import leaf, merkle_root
+from datanets.ledger import CONTRIBUTION_COUNT, DATANET_COUNT, Ledger
 from datanets.params import challenge_period, datanets_treasury
 from datanets.types import (
     BPS,
@@ -178,6 +178,9 @@ def accept(ledger: Ledger, ctx: CallContext, cid: int) -> int:
     c.accept_index, c.accepted_at = dn.accepted_count, ctx.block_number
     ledger.put_contribution(cid, c, full=False)
     ledger.set_accepted_entry(c.datanet_id, dn.accepted_count, cid)
+    merkle.insert(lambda h: ledger.branch_node(c.datanet_id, h),
+                  lambda h, node: ledger.set_branch_node(c.datanet_id, h, node),
+                  dn.accepted_count, merkle.leaf(cid, c.content_hash))
     dn.accepted_count += 1
     ledger.put_datanet(c.datanet_id, dn, strings=False)
     ctx.emit("Accepted", c.datanet_id, cid, ctx.sender, c.accept_index)
@@ -218,7 +221,8 @@ def challenge(ledger: Ledger, ctx: CallContext, cid: int) -> None:
 
 
 def resolve_challenge(ledger: Ledger, ctx: CallContext, cid: int, upheld: bool) -> int:
-    """A curator (not the challenger, not the accepting curator) decides a challenge.
+    """A curator decides a challenge; not the challenger, and the curator who accepted the
+    contribution (whose bond is at stake) only to uphold it.
 
     Upheld: the challenger gets their bond back plus the contributor's stake; the accepting
     curator's bond goes to the treasury; the contribution is slashed. Dismissed: the
@@ -226,8 +230,10 @@ def resolve_challenge(ledger: Ledger, ctx: CallContext, cid: int, upheld: bool) 
     Returns the amount slashed (upheld) or forfeited (dismissed)."""
     _require_no_value(ctx)
     c, _dn = _curated(ledger, ctx, cid, Status.CHALLENGED)
-    if ctx.sender in (c.challenger, c.curator):
-        raise RuleError("the challenger or the accepting curator cannot resolve the challenge")
+    if ctx.sender == c.challenger:
+        raise RuleError("the challenger cannot resolve the challenge")
+    if ctx.sender == c.curator and not upheld:
+        raise RuleError("the accepting curator may only uphold a challenge")
     if upheld:
         moved = c.stake + c.curator_bond
         ctx.pay(Space.DATANETS, c.challenger, c.challenge_bond + c.stake)
@@ -262,25 +268,17 @@ def release(ledger: Ledger, ctx: CallContext, cid: int) -> None:
 
 
 def create_version(ledger: Ledger, ctx: CallContext, datanet_id: int) -> int:
-    """Snapshot the accepted log: a version names its first `accepted_count` entries by a
-    Merkle root over (contribution id, content hash). Owner or curators."""
+    """Snapshot the accepted log: version n holds its first `accepted_count` entries, named
+    by the Merkle root over (contribution id, content hash). Owner or curators."""
     _require_no_value(ctx)
     dn = _require_datanet(ledger, datanet_id)
     if not _can_curate(ledger, datanet_id, dn, ctx.sender):
         raise RuleError("caller is not a curator of this datanet")
-    leaves = []
-    for index in range(dn.accepted_count):
-        cid = ledger.accepted_entry(datanet_id, index)
-        content_hash = ledger.d.load(_content_slot(cid)).to_bytes(32, "big")
-        leaves.append(leaf(cid, content_hash))
-    root = merkle_root(leaves)
+    root = merkle.root_from_branch(lambda h: ledger.branch_node(datanet_id, h),
+                                   dn.accepted_count)
     dn.version_count += 1
     ledger.put_version(datanet_id, dn.version_count, Version(dn.accepted_count, root,
                                                              ctx.block_number))
     ledger.put_datanet(datanet_id, dn, strings=False)
     ctx.emit("VersionCreated", datanet_id, dn.version_count, dn.accepted_count, root)
     return dn.version_count
-
-
-def _content_slot(cid: int) -> int:
-    return slot_of(b"contribution", cid) + 2

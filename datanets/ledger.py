@@ -130,6 +130,13 @@ class Ledger:
     def set_accepted_entry(self, datanet_id: int, index: int, cid: int) -> None:
         self.d.store(slot_of(b"accepted", datanet_id, index), cid)
 
+    def branch_node(self, datanet_id: int, height: int) -> bytes:
+        """A node of the datanet's incremental Merkle branch (datanets.merkle)."""
+        return self.d.load(slot_of(b"branch", datanet_id) + height).to_bytes(32, "big")
+
+    def set_branch_node(self, datanet_id: int, height: int, node: bytes) -> None:
+        self.d.store(slot_of(b"branch", datanet_id) + height, int.from_bytes(node, "big"))
+
     def get_version(self, datanet_id: int, version: int) -> Version | None:
         base = slot_of(b"version", datanet_id, version)
         w0 = self.d.load(base)

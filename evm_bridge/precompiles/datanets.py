@@ -7,6 +7,7 @@ from typing import Any
 from eth.abc import ComputationAPI
 
 from datanets import datanet_rules as rules
+from datanets import merkle
 from datanets.abc import RuleError, Space
 from datanets.ledger import CONTRIBUTION_COUNT, DATANET_COUNT, Ledger
 from datanets.types import CallContext, Contribution, Datanet
@@ -102,16 +103,18 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def _extra_gas(ledger: Ledger, name: str, args: tuple[Any, ...]) -> int:
-    if name == "createVersion":
-        dn = ledger.get_datanet(args[0])
-        return gas.MERKLE_LEAF * (dn.accepted_count if dn else 0)
+def _extra_gas(_ledger: Ledger, name: str, _args: tuple[Any, ...]) -> int:
+    # An acceptance inserts a leaf into the datanet's depth-32 incremental Merkle tree and a
+    # version computes its root: at most DEPTH node hashes each (their branch reads and
+    # writes are metered as storage).
+    if name in ("accept", "createVersion"):
+        return gas.KECCAK_64 * (merkle.DEPTH + 1)
     return 0
 
 
 def datanets_precompile(computation: ComputationAPI) -> ComputationAPI:
     """Entry point registered at 0x...0900."""
-    # GAS: base, storage, logs and payouts are metered by run_call; a version also pays
-    # MERKLE_LEAF per accepted entry it hashes (its two reads per entry are metered too).
+    # GAS: base, storage, logs and payouts are metered by run_call; acceptances and versions
+    # also pay their Merkle hashing (_extra_gas).
     # OPERATION
     return run_call(computation, Space.DATANETS, DATANETS, HANDLERS, _extra_gas)

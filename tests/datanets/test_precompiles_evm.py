@@ -14,6 +14,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_hash.auto import keccak
 
+from datanets import merkle
 from datanets.receipts import sign_receipt
 from datanets.types import Receipt
 from evm_bridge.execution import revert_reason
@@ -104,6 +105,9 @@ def test_records_read_back_through_the_abi(world: dict[str, Any]) -> None:
         True,)
     assert chain.call(DATANETS, DATANETS_ADDRESS, "versionContains", 1, 1, world["cids"][2]) == (
         False,)
+    count, root, _ = chain.call(DATANETS, DATANETS_ADDRESS, "getVersion", 1, 1)
+    assert count == 2 and root == merkle.merkle_root(
+        [merkle.leaf(world["cids"][i], keccak(bytes([i]))) for i in range(2)])
     model = chain.call(MODELS, MODELS_ADDRESS, "getModel", 1)
     assert model[1] == "smollm2-135m" and model[2] == keccak(b"adapter") and model[6] == (1,)
     assert chain.call(SETTLEMENT, SETTLEMENT_ADDRESS, "escrowOf", hexaddr(a[PAYER])) == (5 * E,)

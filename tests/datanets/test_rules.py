@@ -159,8 +159,10 @@ def test_challenge_upheld_slashes_contributor_and_curator() -> None:
     sim_total = sim.total()
     w = setup_world(sim)
     sim.call(D, addr(CHALLENGER), dr.challenge, w["c1"], value=E // 2)
-    with pytest.raises(RuleError, match="cannot resolve"):
-        sim.call(D, addr(CURATOR), dr.resolve_challenge, w["c1"], True)  # accepted it
+    with pytest.raises(RuleError, match="may only uphold"):
+        sim.call(D, addr(CURATOR), dr.resolve_challenge, w["c1"], False)  # accepted it
+    with pytest.raises(RuleError, match="not a curator"):
+        sim.call(D, addr(CHALLENGER), dr.resolve_challenge, w["c1"], True)
     before = sim.balances[addr(CHALLENGER)]
     sim.call(D, addr(OWNER), dr.resolve_challenge, w["c1"], True)
     assert sim.balances[addr(CHALLENGER)] == before + E // 2 + E
