@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from openledger_node.content_store import MAX_CONTENT_SIZE
 from openledger_node.keystore import KeystoreError, parse_address
 
 DEFAULT_RPC = "http://127.0.0.1:8545"
+# httpx logs every request at INFO; a CLI command's output should be its answer alone.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 WEI = 10**18
 
 
