@@ -6,7 +6,7 @@ from typing import Any
 
 from openledger_node.rpc.context import RpcContext
 from openledger_node.rpc.dispatcher import rpc_method
-from openledger_node.rpc.encoding import data
+from openledger_node.rpc.encoding import address, data, parse_quantity
 
 
 @rpc_method("openledger_nodeInfo")
@@ -36,3 +36,27 @@ async def node_info(ctx: RpcContext) -> dict[str, Any]:
             "blocksPerSecond": round(consensus.progress.blocks_per_second, 1),
         }
     return info
+
+
+@rpc_method("openledger_getBlockEvidence")
+async def block_evidence(ctx: RpcContext, number: Any) -> list[dict[str, Any]] | None:
+    """Double-signing evidence a block carried (consensus envelope beside the Ethereum block)."""
+    height = parse_quantity(number, "block number")
+    consensus = getattr(ctx.extensions.get("node"), "consensus", None)
+    if consensus is None or height > ctx.ledger.head.block_number:
+        return None
+    decision = consensus.db.load_decision(height)
+    if decision is None:
+        return None
+    return [
+        {
+            "validator": address(ev.vote_a.validator),
+            "height": hex(ev.vote_a.height),
+            "round": hex(ev.vote_a.round),
+            "type": ev.vote_a.vote_type.name.lower(),
+            "blockHashes": [data(v.block_hash) if v.block_hash else None
+                            for v in (ev.vote_a, ev.vote_b)],
+            "hash": data(ev.hash()),
+        }
+        for ev in decision.proposal.evidence
+    ]

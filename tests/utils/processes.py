@@ -106,3 +106,41 @@ def devnet_process(home: Path, *extra: str, port: int | None = None,
     ws_port = ws_port or free_port()
     args = ["devnet", "--home", str(home), "--port", str(port), "--ws-port", str(ws_port), *extra]
     return NodeProcess(args, home, port, ws_port, home.parent / f"{home.name}.log")
+
+
+def make_testnet(out: Path, validators: int, full_nodes: int = 0,
+                      fund: tuple[str, ...] = ()) -> list[NodeProcess]:
+    """Write an N-validator network with `openledger genesis testnet` on free ports and
+    return a (not yet started) process per node, validators first."""
+    base = _free_port_block(10 * (validators + full_nodes))
+    args = [sys.executable, "-m", "openledger_node.cli", "genesis", "testnet",
+            "--validators", str(validators), "--full-nodes", str(full_nodes),
+            "--out", str(out), "--base-port", str(base)]
+    for item in fund:
+        args += ["--fund", item]
+    subprocess.run(args, cwd=REPO, check=True, capture_output=True, timeout=120)
+    network = json.loads((out / "network.json").read_text())
+    return [
+        NodeProcess(["run", "--home", node["home"]], Path(node["home"]), node["rpc_port"],
+                    node["ws_port"], out / f"{node['name']}.log")
+        for node in network["nodes"]
+    ]
+
+
+def _free_port_block(size: int) -> int:
+    """A base port with `size` consecutive free ports after it (best effort)."""
+    for _ in range(50):
+        base = 20000 + (os.getpid() * 97 + int(time.time() * 1000)) % 30000
+        sockets = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                sockets.append(sock)
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free block of ports")
