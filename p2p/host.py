@@ -529,29 +529,41 @@ class P2PService:
         payload = encode_gossip(kind, data)
         return message_id(payload), encode_frame(payload)
 
-    async def broadcast(self, kind: Kind, data: bytes) -> int:
-        """Queue `data` for every connected peer; returns how many peers got it queued.
+    async def broadcast(self, kind: Kind, data: bytes, *, resend: bool = True) -> int:
+        """Queue `data` for connected peers; returns how many peers got it queued.
 
+        With `resend` (the default, for consensus retransmissions) every peer gets it again;
+        `resend=False` skips peers known to have it already (they sent it to us, or we queued
+        it for them), which suits announcing transactions that may have come in by gossip.
         Waits while a peer's queue is full (up to `send_timeout`, then that peer is dropped
         as stalled). Our own messages are remembered so echoes are neither delivered nor
         relayed back.
         """
         msg_id, frame = self._gossip_frame(kind, data)
         self._seen.add(msg_id)
-        return await self._fan_out(msg_id, frame, exclude=None)
+        return await self._fan_out(msg_id, frame, exclude=None, skip_known=not resend)
 
     async def send_to(self, peer: ID, kind: Kind, data: bytes) -> bool:
         """Queue `data` for one peer only (e.g. resending current votes to a new peer)."""
-        _msg_id, frame = self._gossip_frame(kind, data)
+        msg_id, frame = self._gossip_frame(kind, data)
+        self._seen.add(msg_id)  # ours: never deliver it back to ourselves
         session = self._sessions.get(peer)
-        return session is not None and await self._enqueue(session, frame)
+        if session is None or not await self._enqueue(session, frame):
+            return False
+        self._seen.known_by(msg_id).add(peer)
+        return True
 
-    async def _fan_out(self, msg_id: bytes, frame: bytes, exclude: ID | None) -> int:
-        """Queue a frame for every peer except `exclude` (when relaying: those that lack it)."""
+    async def _fan_out(
+        self, msg_id: bytes, frame: bytes, exclude: ID | None, skip_known: bool = True
+    ) -> int:
+        """Queue a frame for every peer except `exclude` and, with `skip_known`, except the
+        peers known to have it already."""
         known = self._seen.known_by(msg_id)
         if exclude is not None:
             known.add(exclude)
-        sessions = [s for p, s in self._sessions.items() if exclude is None or p not in known]
+        sessions = [
+            s for p, s in self._sessions.items() if p != exclude and not (skip_known and p in known)
+        ]
         sent = 0
         for session in sessions:
             if await self._enqueue(session, frame):

@@ -119,3 +119,16 @@ async def test_one_subscription_for_several_kinds_keeps_sender_order():
         got = await collect(sub, 20, timeout=5)
         assert [(m.kind, m.data) for m in got] == sent
         assert len(await collect(tx_sub, 20, timeout=5)) == 20
+
+
+async def test_announce_without_resend_skips_peers_that_have_it():
+    a, b, c = make_service(), make_service(), make_service()
+    async with running(a, b, c):
+        await mesh(a, b, c)
+        sub_b = b.subscribe(Kind.TRANSACTION)
+        await a.broadcast(Kind.TRANSACTION, b"raw tx")
+        await collect(sub_b, 1, timeout=5)
+        # b's pool admits the gossiped tx and announces it: a sent it, c got b's relay.
+        assert await b.broadcast(Kind.TRANSACTION, b"raw tx", resend=False) == 0
+        assert await b.broadcast(Kind.TRANSACTION, b"new tx", resend=False) == 2
+        assert await b.broadcast(Kind.TRANSACTION, b"raw tx") == 2  # a consensus-style resend
