@@ -214,6 +214,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add_common(p, True)
     p.set_defaults(func=run_guarded(cmd_resolve))
 
+    p = sub.add_parser("update", help="change a datanet's rules for later contributions (owner)")
+    p.add_argument("datanet", type=int)
+    p.add_argument("--metadata-uri")
+    p.add_argument("--stake")
+    p.add_argument("--fee")
+    p.add_argument("--reject-forfeit-bps", type=int)
+    p.add_argument("--curator-bond")
+    p.add_argument("--challenge-bond")
+    add_common(p, True)
+    p.set_defaults(func=run_guarded(cmd_update))
+
+    for name, helptext in (("add-curator", "let ADDRESS curate the datanet (owner)"),
+                           ("remove-curator", "stop ADDRESS curating the datanet (owner)")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("datanet", type=int)
+        p.add_argument("address")
+        add_common(p, True)
+        p.set_defaults(func=run_guarded(cmd_curator), action=name)
+
     p = sub.add_parser("version", help="snapshot the accepted contributions (prints the "
                        "version number)")
     p.add_argument("datanet", type=int)
@@ -350,4 +369,37 @@ def cmd_version(args: argparse.Namespace) -> int:
     version = log_topic(receipt, DATANETS, "VersionCreated", 2)
     emit(args, {"datanet": args.datanet, "version": version, "tx": receipt["transactionHash"]},
          str(version))
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    client = ChainClient(args.rpc)
+    dn = _datanet(client, args.datanet)
+
+    def amount(given: str | None, current: str) -> int:
+        return parse_amount(given) if given is not None else int(current)
+
+    bps = dn["rejectForfeitBps"] if args.reject_forfeit_bps is None else args.reject_forfeit_bps
+    if not 0 <= bps <= 10_000:
+        raise CliError("--reject-forfeit-bps must be within 0..10000")
+    data = DATANETS.function("updateDatanet").encode_call(
+        args.datanet, dn["metadataUri"] if args.metadata_uri is None else args.metadata_uri,
+        amount(args.stake, dn["stake"]), amount(args.fee, dn["fee"]), bps,
+        amount(args.curator_bond, dn["curatorBond"]),
+        amount(args.challenge_bond, dn["challengeBond"]))
+    receipt = client.transact(load_signer(args), DATANETS_ADDRESS, data)
+    emit(args, {"id": args.datanet, "tx": receipt["transactionHash"]},
+         f"datanet {args.datanet}: updated")
+    return 0
+
+
+def cmd_curator(args: argparse.Namespace) -> int:
+    client = ChainClient(args.rpc)
+    curator = "0x" + parse_address(args.address).hex()
+    fn = "addCurator" if args.action == "add-curator" else "removeCurator"
+    receipt = client.transact(load_signer(args), DATANETS_ADDRESS,
+                              DATANETS.function(fn).encode_call(args.datanet, curator))
+    emit(args, {"id": args.datanet, "curator": args.address, "curating": fn == "addCurator",
+                "tx": receipt["transactionHash"]},
+         f"datanet {args.datanet}: {args.address} {'added' if fn == 'addCurator' else 'removed'}")
     return 0

@@ -123,6 +123,17 @@ def test_datanet_to_settlement_on_a_devnet(node: NodeProcess, keystore: dict[str
         paid[CURATOR] += gas_paid(out["tx"])
     assert "not a curator" in failing(capsys, node, keystore, C1, "datanet", "accept",
                                       str(datanet), str(cids[2]))
+    # The owner adds and removes a curator, and updates the rules for later contributions.
+    for action in ("add-curator", "remove-curator"):
+        out = run(capsys, node, keystore, OWNER, "datanet", action, str(datanet), addr[C3])
+        paid[OWNER] += gas_paid(out["tx"])
+    out = run(capsys, node, keystore, OWNER, "datanet", "update", str(datanet),
+              "--metadata-uri", "ipfs://notes-v2", "--fee", "0.2")
+    paid[OWNER] += gas_paid(out["tx"])
+    assert "only the datanet owner" in failing(capsys, node, keystore, C1, "datanet", "update",
+                                               str(datanet), "--fee", "0")
+    dn = client.rpc("openledger_getDatanet", [datanet])
+    assert (dn["metadataUri"], dn["fee"], dn["stake"]) == ("ipfs://notes-v2", str(E // 5), str(E))
     version = run(capsys, node, keystore, OWNER, "datanet", "version", str(datanet))
     paid[OWNER] += gas_paid(version["tx"])
 
