@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from consensus.driver import ConsensusDriver, DriverConfig
 from consensus.memory import MemoryNetwork
 from consensus.signer import PrivValidator
 from consensus.state_machine import TimeoutConfig
-from consensus.store import ConsensusDB, MemoryStore
+from consensus.store import ConsensusDB, LevelDBStore, MemoryStore
 from consensus.types import (
     CommitCertificate,
     Proposal,
@@ -45,8 +46,8 @@ def keys(n: int) -> list[bytes]:
     return [bytes(31) + bytes([i + 1]) for i in range(n)]
 
 
-async def run_chain(n: int, heights: int, txs_per_block: int) -> float:
-    """Seconds to decide `heights` heights with `n` validators."""
+async def run_chain(n: int, heights: int, txs_per_block: int, leveldb: bool = False) -> float:
+    """Seconds to decide `heights` heights with `n` validators (stores in memory or LevelDB)."""
     ks = keys(n)
     genesis = tuple(Validator(address_from_private_key(k), 10) for k in ks)
     network = MemoryNetwork(queue_size=100_000)
@@ -55,11 +56,19 @@ async def run_chain(n: int, heights: int, txs_per_block: int) -> float:
     for app in apps:
         for i in range(heights * txs_per_block):
             app.mempool.append(b"k%d=%d" % (i, i))
+    tmp = tempfile.TemporaryDirectory()
+    stores: list[MemoryStore | LevelDBStore] = [
+        LevelDBStore.open(Path(tmp.name) / f"v{i}") if leveldb else MemoryStore() for i in range(n)
+    ]
     drivers = [
         ConsensusDriver(
-            app, network.endpoint(f"v{i}"), ConsensusDB(MemoryStore()), PrivValidator(k), config
+            app,
+            network.endpoint(f"v{i}"),
+            ConsensusDB(store),
+            PrivValidator(k, Path(tmp.name) / f"v{i}.json" if leveldb else None),
+            config,
         )
-        for i, (app, k) in enumerate(zip(apps, ks, strict=True))
+        for i, (app, k, store) in enumerate(zip(apps, ks, stores, strict=True))
     ]
     async with trio.open_nursery() as nursery:
         for d in drivers:
@@ -69,6 +78,9 @@ async def run_chain(n: int, heights: int, txs_per_block: int) -> float:
             await d.wait_for_height(heights)
         elapsed = time.perf_counter() - start
         nursery.cancel_scope.cancel()
+    for store in stores:
+        store.close()
+    tmp.cleanup()
     first = [f.block_hash for f in apps[0].finalized[:heights]]
     assert all([f.block_hash for f in a.finalized[:heights]] == first for a in apps), "forked"
     if txs_per_block:
@@ -127,25 +139,35 @@ def main() -> None:
     parser.add_argument("--txs", default="0,100", help="kv transactions per block, comma separated")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    tx_counts = [int(x) for x in args.txs.split(",")]
 
     print(
-        "| validators | txs/block | heights | median s | heights/s | ms/height | ms per node-height |"
+        "| store | validators | txs/block | heights | median s | heights/s | ms/height | ms per node-height |"
     )
-    print("|---|---|---|---|---|---|---|")
-    rates: dict[tuple[int, int], float] = {}
-    for txs in (int(x) for x in args.txs.split(",")):
-        for n in (1, 4):
-            times = [trio.run(run_chain, n, args.heights, txs) for _ in range(args.runs)]
-            med = statistics.median(times)
-            rates[(n, txs)] = args.heights / med
-            print(
-                f"| {n} | {txs} | {args.heights} | {med:.3f} | {args.heights / med:,.0f} | {1000 * med / args.heights:.2f} | {1000 * med / args.heights / n:.2f} |"
-            )
+    print("|---|---|---|---|---|---|---|---|")
+    rates: dict[tuple[str, int, int], float] = {}
+    for store in ("memory", "leveldb"):
+        for txs in tx_counts:
+            for n in (1, 4):
+                times = [
+                    trio.run(run_chain, n, args.heights, txs, store == "leveldb")
+                    for _ in range(args.runs)
+                ]
+                med = statistics.median(times)
+                rates[(store, n, txs)] = args.heights / med
+                ms = 1000 * med / args.heights
+                print(
+                    f"| {store} | {n} | {txs} | {args.heights} | {med:.3f} | {min(times):.3f} "
+                    f"| {args.heights / med:,.0f} | {ms:.2f} | {ms / n:.2f} |"
+                )
     print()
-    for txs in (int(x) for x in args.txs.split(",")):
-        print(
-            f"4-validator / 1-validator rate, {txs} txs/block: {rates[(4, txs)] / rates[(1, txs)]:.2f}"
-        )
+    for store in ("memory", "leveldb"):
+        for txs in tx_counts:
+            ratio = rates[(store, 4, txs)] / rates[(store, 1, txs)]
+            print(
+                f"{store}, {txs} txs/block: 4-validator / 1-validator rate {ratio:.2f} "
+                f"(the 4 nodes share one process; per node {4 * ratio:.2f})"
+            )
     print()
     print("| operation | µs |")
     print("|---|---|")

@@ -225,22 +225,32 @@ class SignerAPI(ABC):
 
 
 class ConsensusStoreAPI(ABC):
-    """A minimal ordered key-value store. `write_batch` must be atomic and durable."""
+    """A minimal ordered key-value store. `write_batch` must be atomic.
+
+    With `sync=True` (the default) the batch, and every write before it, must be durable
+    (fsynced) when the call returns; with `sync=False` it may sit in OS buffers (it survives
+    a process crash, maybe not a power cut). The driver syncs before it broadcasts anything it
+    signed, as CometBFT flushes its WAL before signing.
+    """
 
     @abstractmethod
     def get(self, key: bytes) -> bytes | None: ...
 
     @abstractmethod
     def write_batch(
-        self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes] = ()
+        self,
+        puts: Sequence[tuple[bytes, bytes]],
+        deletes: Sequence[bytes] = (),
+        *,
+        sync: bool = True,
     ) -> None: ...
 
     @abstractmethod
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """(key, value) pairs whose key starts with `prefix`, in key order."""
 
-    def put(self, key: bytes, value: bytes) -> None:
-        self.write_batch([(key, value)])
+    def put(self, key: bytes, value: bytes, *, sync: bool = True) -> None:
+        self.write_batch([(key, value)], sync=sync)
 
     def delete(self, key: bytes) -> None:
         self.write_batch([], [key])

@@ -488,10 +488,14 @@ class ConsensusDriver:
         self._wal_write(sm.height, event)
         await self._execute(sm.handle(event))
 
-    def _wal_write(self, height: int, event: Event) -> None:
+    def _wal_write(self, height: int, event: Event, *, sync: bool = False) -> None:
+        """Log an input before it is applied. Peer messages and timeouts are written without
+        fsync; our own signed messages with it (which makes everything before them durable
+        too) and before they are broadcast, so a signature that left this node always comes
+        back, with the lock it implied, after a crash."""
         if self._replaying:
             return
-        self.db.wal_append(height, self._wal_seq, encode_event(event))
+        self.db.wal_append(height, self._wal_seq, encode_event(event), sync=sync)
         self._wal_seq += 1
 
     async def _execute(self, actions: list[Action]) -> None:
@@ -548,7 +552,7 @@ class ConsensusDriver:
             log.warning("not voting: %s", exc)
             return []
         event = VoteReceived(vote)
-        self._wal_write(sm.height, event)
+        self._wal_write(sm.height, event, sync=True)
         follow_up = sm.handle(event)
         if not self._replaying:
             await self.transport.broadcast(vote)
@@ -580,7 +584,7 @@ class ConsensusDriver:
             log.warning("not proposing: %s", exc)
             return []
         event = ProposalReceived(proposal)
-        self._wal_write(sm.height, event)
+        self._wal_write(sm.height, event, sync=True)
         follow_up = sm.handle(event)
         if not self._replaying:
             await self.transport.broadcast(proposal)
@@ -680,7 +684,9 @@ class ConsensusDriver:
         state = self.state
         height = decision.height
         self._sm = None
-        self.db.save_decision(decision)
+        # Not fsynced on its own: the state batch below syncs it, and until then the
+        # application has committed nothing, so losing it to a power cut loses nothing.
+        self.db.save_decision(decision, sync=False)
         result = await self.app.finalize_block(self._finalize_request(decision))
         try:
             after = state.next_validators.apply_updates(result.validator_updates).increment(1)

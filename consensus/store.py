@@ -38,7 +38,11 @@ class MemoryStore(ConsensusStoreAPI):
         return self._data.get(key)
 
     def write_batch(
-        self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes] = ()
+        self,
+        puts: Sequence[tuple[bytes, bytes]],
+        deletes: Sequence[bytes] = (),
+        *,
+        sync: bool = True,
     ) -> None:
         for key in deletes:
             if self._data.pop(key, None) is not None:
@@ -80,9 +84,14 @@ class LevelDBStore(ConsensusStoreAPI):
         return None if value is None else bytes(value)
 
     def write_batch(
-        self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes] = ()
+        self,
+        puts: Sequence[tuple[bytes, bytes]],
+        deletes: Sequence[bytes] = (),
+        *,
+        sync: bool = True,
     ) -> None:
-        with self._db.write_batch(transaction=True, sync=True) as batch:
+        # LevelDB's synced write fsyncs its log, which holds every earlier write too.
+        with self._db.write_batch(transaction=True, sync=sync) as batch:
             for key in deletes:
                 batch.delete(key)
             for key, value in puts:
@@ -174,8 +183,8 @@ class ConsensusDB:
         self.store.write_batch([(_STATE, state.encode()), *extra_puts], deletes)
 
     # decisions (block + certificate per height): what sync serves
-    def save_decision(self, decision: Decision) -> None:
-        self.store.put(_DECISION + _h(decision.height), decision.encode())
+    def save_decision(self, decision: Decision, *, sync: bool = True) -> None:
+        self.store.put(_DECISION + _h(decision.height), decision.encode(), sync=sync)
 
     def load_decision(self, height: int) -> Decision | None:
         raw = self.store.get(_DECISION + _h(height))
@@ -210,8 +219,8 @@ class ConsensusDB:
         return puts, deletes
 
     # write-ahead log of the height in progress
-    def wal_append(self, height: int, seq: int, entry: bytes) -> None:
-        self.store.put(_WAL + _h(height) + _h(seq), entry)
+    def wal_append(self, height: int, seq: int, entry: bytes, *, sync: bool = True) -> None:
+        self.store.put(_WAL + _h(height) + _h(seq), entry, sync=sync)
 
     def wal_entries(self, height: int) -> list[bytes]:
         return [v for _, v in self.store.iterate(_WAL + _h(height))]

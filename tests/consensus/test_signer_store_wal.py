@@ -101,8 +101,10 @@ def test_store_batches_and_prefix_iteration(store: MemoryStore | LevelDBStore) -
     store.write_batch([(b"a/3", b"three")], [b"a/1"])
     assert [k for k, _ in store.iterate(b"a/")] == [b"a/2", b"a/3"]
     store.delete(b"a/2")
-    store.put(b"a/3", b"THREE")
+    store.put(b"a/3", b"THREE", sync=False)
     assert list(store.iterate(b"a/")) == [(b"a/3", b"THREE")]
+    store.write_batch([(b"c/1", b"unsynced")], sync=False)
+    assert store.get(b"c/1") == b"unsynced"
 
 
 def test_consensus_db_layout(store: MemoryStore | LevelDBStore) -> None:
