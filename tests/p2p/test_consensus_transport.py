@@ -46,7 +46,8 @@ async def test_every_message_type_reaches_every_validator():
         for message in messages:
             await transports[0].broadcast(message)
         for transport in transports[1:]:
-            assert await receive_all(transport, 4) == messages
+            got = await receive_all(transport, 4)
+            assert sorted(map(encode_message, got)) == sorted(map(encode_message, messages))
         assert (await receive_all(transports[0], 1, timeout=0.3)) == []  # not our own back
 
 
@@ -63,7 +64,8 @@ async def test_forged_or_foreign_messages_are_not_relayed():
         await a.broadcast(Kind.PROPOSAL, encode_message(good))  # a vote under the wrong kind
         await a.broadcast(Kind.VOTE, b"\x01not rlp")
         await ta.broadcast(good)
-        assert await receive_all(tc, 2, timeout=2) == [good]
+        assert await receive_all(tc, 1, timeout=5) == [good]
+        assert await receive_all(tc, 1, timeout=0.3) == []
         assert b.stats["gossip_rejected"] == 4
         assert b.scorer.score(a.peer_id) < 0
         assert tb is not None
@@ -81,4 +83,5 @@ async def test_burst_of_500_signed_votes_all_delivered():
         for v in votes:
             await transports[0].broadcast(v)
         for transport in transports[1:]:
-            assert await receive_all(transport, 500, timeout=30) == votes
+            got = await receive_all(transport, 500, timeout=30)
+            assert sorted(map(encode_message, got)) == sorted(map(encode_message, votes))
