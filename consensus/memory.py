@@ -41,6 +41,10 @@ class MemoryNetwork:
         if not online:
             ep.drain()  # what was in flight to a crashed node is lost
 
+    def inject(self, sender: str, data: bytes) -> None:
+        """Deliver raw bytes from `sender` to everyone else (tests: garbage, replays)."""
+        self._deliver(self.endpoint(sender), data)
+
     def _deliver(self, sender: MemoryTransport, data: bytes) -> None:
         if not sender.online:
             return
@@ -71,6 +75,8 @@ class MemoryTransport(TransportAPI):
         await trio.lowlevel.checkpoint()
 
     async def receive(self) -> ConsensusMessage:
+        """The next message; raises DecodeError for bytes that do not decode (the driver
+        drops those and goes on)."""
         while True:
             data = await self._recv.receive()
             if self.online:

@@ -421,3 +421,59 @@ async def test_crash_between_decision_and_commit_is_finished_on_restart(
             await driver.wait_for_height(5)
         nursery.cancel_scope.cancel()
     assert [f.height for f in app.finalized] == list(range(1, len(app.finalized) + 1))
+
+
+async def test_garbage_and_tampered_messages_do_not_stop_consensus(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    import random
+
+    from consensus.types import Decision, Proposal, encode_message
+
+    rng = random.Random(5)
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery)
+        await cluster.start_all()
+        with trio.fail_after(60):
+            await cluster.wait_height(2)
+        db = cluster.nodes[0].history[-1].db
+        decision = db.load_decision(2)
+        assert decision is not None
+        samples: list[bytes] = [encode_message(decision), encode_message(decision.proposal)]
+        samples += [encode_message(v) for v in decision.certificate.votes()]
+
+        async def spam() -> None:
+            while True:
+                raw = bytearray(rng.choice(samples))
+                kind = rng.random()
+                if kind < 0.3:
+                    raw = bytearray(rng.randbytes(rng.randrange(0, 300)))
+                elif kind < 0.8:
+                    for _ in range(rng.randrange(1, 4)):
+                        raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+                else:
+                    raw = raw[: rng.randrange(len(raw))]
+                cluster.network.inject("spammer", bytes(raw))
+                await trio.sleep(0.01)
+
+        nursery.start_soon(spam)
+        # replayed old messages and a forged decision for the next height as well
+        forged = Decision(
+            Proposal(
+                decision.proposal.chain_id,
+                3,
+                0,
+                -1,
+                decision.proposal.block_hash,
+                decision.proposal.block,
+                decision.proposal.proposer,
+                (),
+                decision.proposal.signature,
+            ),
+            replace(decision.certificate, height=3),
+        )
+        cluster.network.inject("spammer", encode_message(forged))
+        with trio.fail_after(120):
+            await cluster.wait_height(6)
+        nursery.cancel_scope.cancel()
+    assert same_prefix(cluster, [0, 1, 2, 3]) >= 6

@@ -265,3 +265,51 @@ def test_rlp_encode_rejects_what_it_cannot_encode() -> None:
         rlp_encode(-1)
     with pytest.raises(TypeError):
         rlp_encode("text")
+
+
+def _valid_samples() -> list[bytes]:
+    keys = make_keys(4)
+    p = proposal(keys[0], 2, 1, b"blk", H1, pol_round=0)
+    cert = CommitCertificate.from_votes([vote(k, 2, 1, VoteType.PRECOMMIT, H1) for k in keys])
+    ev = DuplicateVoteEvidence.create(
+        vote(keys[1], 2, 0, VoteType.PREVOTE, H1), vote(keys[1], 2, 0, VoteType.PREVOTE, H2)
+    )
+    return [encode_message(m) for m in (p, cert.votes()[0], ev, Decision(p, cert))]
+
+
+SAMPLES = _valid_samples()
+
+
+@given(
+    st.sampled_from(SAMPLES),
+    st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=4),
+    st.integers(min_value=0),
+)
+def test_mutated_messages_decode_or_raise_decode_error(
+    raw: bytes, flips: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(raw)
+    for pos, value in flips:
+        data[pos % len(data)] = value
+    data = data[: len(data) - cut % 8]
+    try:
+        message = decode_message(bytes(data))
+    except DecodeError:
+        return
+    try:
+        if isinstance(message, Decision):
+            message.proposal.verify()
+        elif isinstance(message, DuplicateVoteEvidence):
+            message.vote_a.verify()
+        else:
+            message.verify()
+    except VerificationError:
+        pass
+
+
+@given(st.binary(max_size=200))
+def test_random_bytes_decode_or_raise_decode_error(data: bytes) -> None:
+    try:
+        decode_message(data)
+    except DecodeError:
+        pass
