@@ -162,6 +162,21 @@ class ConsensusDriver:
     def pending_evidence(self) -> list[DuplicateVoteEvidence]:
         return sorted(self._pending_evidence.values(), key=lambda e: e.hash())
 
+    def status(self) -> dict[str, object]:
+        """A snapshot for RPC / `openledger status` (read-only, any task may call it)."""
+        sm = self._sm
+        state = self._state
+        return {
+            "height": state.height if state is not None else None,
+            "last_block_hash": state.last_block_hash.hex() if state is not None else None,
+            "round": sm.round if sm is not None else None,
+            "step": sm.step.name.lower() if sm is not None else "commit",
+            "proposer": sm.proposer(sm.round).hex() if sm is not None else None,
+            "validator": self.signer.address.hex() if self.signer is not None else None,
+            "validators": len(state.validators) if state is not None else 0,
+            "pending_evidence": len(self._pending_evidence),
+        }
+
     async def submit(self, message: ConsensusMessage) -> None:
         """Hand the driver a message as if a peer had sent it.
 
@@ -705,13 +720,19 @@ class ConsensusDriver:
                 ConsensusDB.valset_entry(height + 2, new_state.next_validators),
                 *ev_puts,
             ],
-            deletes=[*ev_deletes, *self.db.wal_keys_below(height + 1)],
+            deletes=[
+                *ev_deletes,
+                *self.db.wal_keys_below(height + 1),
+                *self.db.expired_evidence_keys(height + 1 - self.config.evidence_max_age),
+            ],
         )
         await self.app.commit()
         self._state = new_state
         self._decided_at[height] = trio.current_time()
-        for ev in decision.proposal.evidence:
-            self._pending_evidence.pop(ev.hash(), None)
+        min_height = height + 1 - self.config.evidence_max_age
+        for key, ev in list(self._pending_evidence.items()):
+            if ev.height < min_height or ev in decision.proposal.evidence:
+                del self._pending_evidence[key]
         log.info(
             "decided height %d round %d block %s",
             height,

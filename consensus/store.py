@@ -206,6 +206,14 @@ class ConsensusDB:
     def pending_evidence(self) -> list[DuplicateVoteEvidence]:
         return [DuplicateVoteEvidence.decode(v) for _, v in self.store.iterate(_EVIDENCE_PENDING)]
 
+    def expired_evidence_keys(self, min_height: int) -> list[bytes]:
+        """Keys of pending evidence from below `min_height` (too old to include any more)."""
+        return [
+            k
+            for k, v in self.store.iterate(_EVIDENCE_PENDING)
+            if DuplicateVoteEvidence.decode(v).height < min_height
+        ]
+
     def is_evidence_committed(self, evidence_hash: bytes) -> bool:
         return self.store.get(_EVIDENCE_COMMITTED + evidence_hash) is not None
 

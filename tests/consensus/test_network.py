@@ -477,3 +477,21 @@ async def test_garbage_and_tampered_messages_do_not_stop_consensus(
             await cluster.wait_height(6)
         nursery.cancel_scope.cancel()
     assert same_prefix(cluster, [0, 1, 2, 3]) >= 6
+
+
+async def test_status_and_evidence_expiry(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, double_signer=1)
+        cluster.config = replace(cluster.config, evidence_max_age=2)
+        await cluster.start_all()
+        with trio.fail_after(120):
+            await cluster.wait_height(8)
+        driver = cluster.nodes[0].driver
+        assert driver is not None
+        status = driver.status()
+        assert status["height"] == driver.height >= 8
+        assert status["validators"] == 4 and status["validator"] == cluster.nodes[0].address.hex()
+        # with a max age of 2 heights, nothing older stays pending
+        assert all(e.height >= driver.height + 1 - 2 for e in driver.pending_evidence())
+        assert all(e.height >= driver.height + 1 - 2 for e in driver.db.pending_evidence())
+        nursery.cancel_scope.cancel()
