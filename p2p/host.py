@@ -410,16 +410,22 @@ class P2PService:
         """The one task that opens and closes gossip sessions as connections come and go."""
         async for event in self._events_recv:
             peer = event.peer_id
-            if event.connected:
-                self._on_connected(peer)
-            elif not self._is_connected(peer):
-                session = self._sessions.pop(peer, None)
-                if session is not None:
-                    session.scope.cancel()
-                    self._record(peer).connected = False
-                    self._notify_peer_listeners(PeerEvent(peer, False))
-                    log.info("peer %s disconnected (%d peers)", peer, self.peer_count)
+            try:
+                if event.connected:
+                    self._on_connected(peer)
+                elif not self._is_connected(peer):
+                    self._on_disconnected(peer)
+            except Exception:  # a bug here must not take the node's networking down
+                log.exception("handling %s failed", event)
             self._signal_change(peer)
+
+    def _on_disconnected(self, peer: ID) -> None:
+        session = self._sessions.pop(peer, None)
+        if session is not None:
+            session.scope.cancel()
+            self._record(peer).connected = False
+            self._notify_peer_listeners(PeerEvent(peer, False))
+            log.info("peer %s disconnected (%d peers)", peer, self.peer_count)
 
     def _on_connected(self, peer: ID) -> None:
         assert self._nursery is not None
@@ -496,6 +502,9 @@ class P2PService:
             ours = await self.sync_provider.get_status()
         except P2PError as exc:
             log.info("status handshake with %s failed: %s", peer, exc)
+            return
+        except Exception:  # the node's provider failed: its bug, not the peer's
+            log.exception("status handshake with %s failed", peer)
             return
         if (theirs.chain_id, theirs.genesis_hash) != (ours.chain_id, ours.genesis_hash):
             log.warning(
@@ -720,7 +729,12 @@ class P2PService:
             raise DecodeError("a status request carries no body")
         if self.sync_provider is None:
             return encode_error_response("this node serves no status")
-        return encode_status_response(await self.sync_provider.get_status())
+        try:
+            status = await self.sync_provider.get_status()
+        except Exception as exc:
+            log.exception("sync provider failed on status")
+            return encode_error_response(f"cannot read status: {type(exc).__name__}")
+        return encode_status_response(status)
 
     async def _answer_blocks(self, request: bytes) -> bytes:
         req = BlockRangeRequest.decode(request)

@@ -164,3 +164,15 @@ async def test_peers_that_all_dial_each_other_keep_one_session_each():
         for sub in subs:
             assert len(await collect(sub, 50, timeout=10)) == 50
         assert all(record.static for record in nodes[0].peer_book())
+
+
+async def test_inbound_peers_beyond_max_peers_are_refused():
+    hub = make_service(max_peers=1)
+    x, y = make_service(), make_service()
+    async with running(hub, x, y):
+        await x.connect(hub.listen_addrs[0])
+        await hub.wait_for_peers(1)
+        await y.connect(hub.listen_addrs[0])
+        await trio.sleep(0.5)
+        assert hub.connected_peers() == [x.peer_id]
+        assert y.peer_count == 0

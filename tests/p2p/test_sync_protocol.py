@@ -84,3 +84,23 @@ async def test_peer_on_another_chain_is_dropped_by_handshake():
             while not ours.scorer.is_banned(theirs.peer_id) or ours.peer_count:
                 await trio.sleep(0.05)
         assert ours.stats["offense_wrong_chain"] == 1
+
+
+class BrokenChain(MemoryChain):
+    async def get_status(self) -> ChainStatus:
+        raise RuntimeError("database closed")
+
+    async def get_blocks(self, start: int, count: int) -> list:
+        raise RuntimeError("database closed")
+
+
+async def test_failing_provider_answers_an_error_and_keeps_serving():
+    server, client = make_service(BrokenChain(3)), make_service()
+    async with running(server, client):
+        await line(client, server)
+        for _ in range(2):
+            with pytest.raises(RequestRefused, match="RuntimeError"):
+                await client.request_status(server.peer_id)
+            with pytest.raises(RequestRefused, match="RuntimeError"):
+                await client.request_blocks(server.peer_id, 0, 3)
+        assert server.peer_count == 1
