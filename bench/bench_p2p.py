@@ -233,6 +233,13 @@ async def main(args: argparse.Namespace) -> None:
         ours = await our_burst(a, b, 500)
         votes = await vote_rate(services, min(n, 2000))  # last: it installs vote validators
         nursery.cancel_scope.cancel()
+    pair = [service(), service()]
+    async with trio.open_nursery() as nursery:
+        for s in pair:
+            await nursery.start(s.run)
+        await mesh(pair)
+        pair_pings = await ping_latency(pair[0], pair[1], args.pings)
+        nursery.cancel_scope.cancel()
     gossipsub = await gossipsub_burst(500)
 
     def ms(v: float) -> str:
@@ -253,7 +260,11 @@ async def main(args: argparse.Namespace) -> None:
     print(f"| burst of 500 x 1 KB, delivered: py-libp2p gossipsub defaults | {gossipsub} / 500 | |")
     print(f"| signed votes via ConsensusTransport, 3 receivers | {votes:,.0f} votes/s | |")
     print(
-        f"| gossip round trip, 1 KB (send_to + echo) | p50 {ms(statistics.median(pings))} ms, "
+        f"| gossip round trip, 1 KB, 2 hosts (no relay) | p50 {ms(statistics.median(pair_pings))} ms, "
+        f"p95 {ms(pct(pair_pings, 0.95))} ms | |"
+    )
+    print(
+        f"| gossip round trip, 1 KB, 4-host mesh (relayed to the others) | p50 {ms(statistics.median(pings))} ms, "
         f"p95 {ms(pct(pings, 0.95))} ms | |"
     )
     print(
