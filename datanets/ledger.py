@@ -245,6 +245,14 @@ class Ledger:
     def set_earnings(self, who: bytes, amount: int) -> None:
         self.s.store(slot_of(b"earnings", addr_int(who)), amount)
 
+    def pending_withdrawal(self, payer: bytes) -> tuple[int, int]:
+        """(amount, unlock block) of the payer's escrow withdrawal request; (0, 0) if none."""
+        word = self.s.load(slot_of(b"unlock", addr_int(payer)))
+        return word & U128, word >> 128
+
+    def set_pending_withdrawal(self, payer: bytes, amount: int, unlock_block: int) -> None:
+        self.s.store(slot_of(b"unlock", addr_int(payer)), amount | (unlock_block << 128))
+
     def authorized(self, payer: bytes, worker: bytes) -> bool:
         return bool(self.s.load(slot_of(b"auth", addr_int(payer), addr_int(worker))))
 

@@ -21,11 +21,15 @@ PARAM_DEFAULTS: dict[str, Any] = {
     "datanets.protocol_fee_bps": 500,  # the protocol's share of every inference fee (5%)
     "datanets.protocol_treasury": DEFAULT_TREASURY,  # gets the protocol share, slashed stakes
     "datanets.challenge_period_blocks": 100,  # blocks an accepted contribution is challengeable
+    # Blocks between a payer's withdrawal request and its escrow leaving, so workers can settle
+    # the receipts they hold first (0: withdrawals are immediate, as on the devnet).
+    "datanets.escrow_unlock_blocks": 0,
 }
 
 # Parameter slots (below 16, beside the counters of datanets.ledger).
 SETTLEMENT_FEE_BPS = 1
 SETTLEMENT_TREASURY = 2
+SETTLEMENT_UNLOCK_BLOCKS = 3
 DATANETS_CHALLENGE_PERIOD = 2
 DATANETS_TREASURY = 3
 
@@ -50,10 +54,14 @@ def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
     period = int(merged["challenge_period_blocks"])
     if period < 0:
         raise ValueError(f"challenge_period_blocks must be >= 0, got {period}")
+    unlock = int(merged["escrow_unlock_blocks"])
+    if unlock < 0:
+        raise ValueError(f"escrow_unlock_blocks must be >= 0, got {unlock}")
     return {
         "protocol_fee_bps": fee_bps,
         "protocol_treasury": _address(merged["protocol_treasury"]),
         "challenge_period_blocks": period,
+        "escrow_unlock_blocks": unlock,
     }
 
 
@@ -67,7 +75,11 @@ def genesis_words(params: Mapping[str, Any]) -> dict[Space, dict[int, int]]:
             DATANETS_TREASURY: treasury,
         },
         Space.MODELS: {},
-        Space.SETTLEMENT: {SETTLEMENT_FEE_BPS: p["protocol_fee_bps"], SETTLEMENT_TREASURY: treasury},
+        Space.SETTLEMENT: {
+            SETTLEMENT_FEE_BPS: p["protocol_fee_bps"],
+            SETTLEMENT_TREASURY: treasury,
+            SETTLEMENT_UNLOCK_BLOCKS: p["escrow_unlock_blocks"],
+        },
     }
 
 
@@ -77,6 +89,10 @@ def protocol_fee_bps(settlement: WordStoreAPI) -> int:
 
 def settlement_treasury(settlement: WordStoreAPI) -> bytes:
     return int_addr(settlement.load(SETTLEMENT_TREASURY))
+
+
+def escrow_unlock_blocks(settlement: WordStoreAPI) -> int:
+    return settlement.load(SETTLEMENT_UNLOCK_BLOCKS)
 
 
 def challenge_period(datanets: WordStoreAPI) -> int:

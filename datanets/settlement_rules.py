@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from datanets.abc import RuleError, Space
 from datanets.ledger import Ledger
-from datanets.params import protocol_fee_bps, settlement_treasury
+from datanets.params import escrow_unlock_blocks, protocol_fee_bps, settlement_treasury
 from datanets.receipts import recover_signer
 from datanets.types import BPS, CallContext, Receipt, Status
 
@@ -59,12 +59,37 @@ def deposit(ledger: Ledger, ctx: CallContext) -> int:
     return total
 
 
+def request_withdrawal(ledger: Ledger, ctx: CallContext, amount: int) -> int:
+    """Start the unlock period for `amount` of the caller's escrow (replacing any earlier
+    request); returns the block from which `withdraw_escrow` may take it. Until then the
+    escrow still pays for receipts, so a worker holding receipts can settle them first."""
+    if ctx.value:
+        raise RuleError("function is not payable")
+    held = ledger.escrow(ctx.sender)
+    if amount <= 0 or amount > held or amount >= 1 << 128:
+        raise RuleError(f"amount must be within 1..{held} (the escrow)")
+    unlock_block = ctx.block_number + escrow_unlock_blocks(ledger.s)
+    ledger.set_pending_withdrawal(ctx.sender, amount, unlock_block)
+    ctx.emit("WithdrawalRequested", ctx.sender, amount, unlock_block)
+    return unlock_block
+
+
 def withdraw_escrow(ledger: Ledger, ctx: CallContext, amount: int) -> None:
+    """Take escrow back: at once where the network has no unlock period, otherwise up to an
+    unlocked request's amount."""
     if ctx.value:
         raise RuleError("function is not payable")
     held = ledger.escrow(ctx.sender)
     if amount <= 0 or amount > held:
         raise RuleError(f"amount must be within 1..{held} (the escrow)")
+    if escrow_unlock_blocks(ledger.s):
+        requested, unlock_block = ledger.pending_withdrawal(ctx.sender)
+        if amount > requested:
+            raise RuleError(f"request the withdrawal first (requested: {requested})")
+        if ctx.block_number < unlock_block:
+            raise RuleError(f"escrow locked until block {unlock_block}")
+        left = requested - amount
+        ledger.set_pending_withdrawal(ctx.sender, left, unlock_block if left else 0)
     ledger.set_escrow(ctx.sender, held - amount)
     ctx.pay(Space.SETTLEMENT, ctx.sender, amount)
     ctx.emit("EscrowWithdrawn", ctx.sender, amount)

@@ -1,9 +1,10 @@
 """The ABI of the native precompiles: functions, events, structs, in Solidity's words.
 
 One spec drives call dispatch (selectors, argument decoding, return encoding), logs (topics
-from the event signatures), the JSON ABI files under `abi/` (`python -m
-evm_bridge.precompiles.abi` writes them) and the checks against the Solidity interfaces under
+from the event signatures), the JSON ABI files under `abi/` and the checks against the Solidity interfaces under
 `solidity/`, so clients (ethers, viem, web3.py, Solidity) decode everything with them.
+Regenerate the files with
+`python -c "from evm_bridge.precompiles.abi import write_abi_files; write_abi_files()"`.
 """
 
 from __future__ import annotations
@@ -223,18 +224,22 @@ MODELS = Interface("IModelRegistry", [
 
 SETTLEMENT = Interface("IAttribution", [
     function("deposit() returns (uint256 escrow)", P),
+    function("requestWithdrawal(uint256 amount) returns (uint256 unlockBlock)"),
     function("withdrawEscrow(uint256 amount)"),
     function("authorize(address worker, bool allowed)"),
     function("settle(Receipt[] receipts) returns (uint256 totalFees)"),
     function("withdrawEarnings() returns (uint256 amount)"),
     function("escrowOf(address payer) returns (uint256 amount)", V),
     function("earningsOf(address account) returns (uint256 amount)", V),
+    function("pendingWithdrawal(address payer) returns (uint256 amount, uint256 unlockBlock)", V),
     function("isAuthorized(address payer, address worker) returns (bool allowed)", V),
     function("receiptUsed(address payer, uint256 nonce) returns (bool used)", V),
     function("protocolFeeBps() returns (uint256 bps)", V),
     function("treasury() returns (address account)", V),
+    function("escrowUnlockBlocks() returns (uint256 blocks)", V),
 ], [
     event("Deposited(address indexed payer, uint256 amount)"),
+    event("WithdrawalRequested(address indexed payer, uint256 amount, uint256 unlockBlock)"),
     event("EscrowWithdrawn(address indexed payer, uint256 amount)"),
     event("WorkerAuthorized(address indexed payer, address indexed worker, bool allowed)"),
     event("ReceiptSettled(address indexed payer, uint256 indexed modelId, "
@@ -259,7 +264,3 @@ def write_abi_files() -> None:
     ABI_DIR.mkdir(exist_ok=True)
     for iface in INTERFACES:
         (ABI_DIR / f"{iface.name}.json").write_text(json.dumps(iface.to_json(), indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    write_abi_files()

@@ -9,7 +9,7 @@ from eth.abc import ComputationAPI
 from datanets import settlement_rules as rules
 from datanets.abc import Space
 from datanets.ledger import Ledger
-from datanets.params import protocol_fee_bps, settlement_treasury
+from datanets.params import escrow_unlock_blocks, protocol_fee_bps, settlement_treasury
 from datanets.types import CallContext, Receipt
 from evm_bridge.precompiles import gas
 from evm_bridge.precompiles.abi import SETTLEMENT
@@ -39,7 +39,10 @@ def _used(ledger: Ledger, _ctx: CallContext, a: tuple[Any, ...]) -> bool:
 
 HANDLERS: dict[str, Handler] = {
     "deposit": lambda g, c, a: rules.deposit(g, c),
+    "requestWithdrawal": lambda g, c, a: rules.request_withdrawal(g, c, a[0]),
     "withdrawEscrow": lambda g, c, a: rules.withdraw_escrow(g, c, a[0]),
+    "pendingWithdrawal": lambda g, c, a: g.pending_withdrawal(_addr(a[0])),
+    "escrowUnlockBlocks": lambda g, c, a: escrow_unlock_blocks(g.s),
     "authorize": lambda g, c, a: rules.authorize(g, c, _addr(a[0]), a[1]),
     "settle": _settle,
     "withdrawEarnings": lambda g, c, a: rules.withdraw_earnings(g, c),

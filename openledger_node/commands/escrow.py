@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=run_guarded(cmd_settle))
 
 
-def _balances(client: ChainClient, address: str) -> dict[str, str]:
+def _balances(client: ChainClient, address: str) -> dict[str, Any]:
     return client.rpc("openledger_getAccount", [address])  # type: ignore[no-any-return]
 
 
@@ -94,14 +94,38 @@ def cmd_deposit(args: argparse.Namespace) -> int:
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
+    """Immediate where the network has no unlock period; otherwise the first run requests
+    the withdrawal and a run after the unlock block takes it."""
     client = ChainClient(args.rpc)
     amount = parse_amount(args.amount)
-    receipt = client.transact(load_signer(args), SETTLEMENT_ADDRESS,
+    key = load_signer(args)
+    delay = int(client.rpc("openledger_protocolInfo")["escrowUnlockBlocks"])
+    pending = _balances(client, args.sender)["pendingWithdrawal"]
+    if delay and int(pending["amount"]) < amount:
+        receipt = client.transact(key, SETTLEMENT_ADDRESS,
+                                  SETTLEMENT.function("requestWithdrawal").encode_call(amount))
+        unlock = log_topic_data_uint(receipt, "WithdrawalRequested", 1)
+        emit(args, {"requested": str(amount), "unlockBlock": unlock,
+                    "tx": receipt["transactionHash"]},
+             f"withdrawal of {format_open(amount)} requested; run this again from block "
+             f"{unlock} to take it")
+        return 0
+    receipt = client.transact(key, SETTLEMENT_ADDRESS,
                               SETTLEMENT.function("withdrawEscrow").encode_call(amount))
     escrow = _balances(client, args.sender)["escrow"]
     emit(args, {"withdrawn": str(amount), "escrow": escrow, "tx": receipt["transactionHash"]},
          f"escrow: {format_open(int(escrow))}")
     return 0
+
+
+def log_topic_data_uint(receipt: dict[str, Any], event: str, word: int) -> int:
+    """Non-indexed uint word `word` (0-based) of the first `event` log in a receipt."""
+    topic0 = "0x" + SETTLEMENT.event(event).topic0.to_bytes(32, "big").hex()
+    for log in receipt.get("logs", []):
+        if log["topics"] and log["topics"][0] == topic0:
+            data = bytes.fromhex(log["data"][2:])
+            return int.from_bytes(data[32 * word: 32 * word + 32], "big")
+    raise CliError(f"the transaction emitted no {event} event")
 
 
 def cmd_authorize(args: argparse.Namespace) -> int:

@@ -16,7 +16,12 @@ from typing import Any
 
 from datanets.abc import SPACE_ADDRESSES, Space
 from datanets.ledger import CONTRIBUTION_COUNT, DATANET_COUNT, MODEL_COUNT, Ledger
-from datanets.params import challenge_period, protocol_fee_bps, settlement_treasury
+from datanets.params import (
+    challenge_period,
+    escrow_unlock_blocks,
+    protocol_fee_bps,
+    settlement_treasury,
+)
 from evm_bridge.precompiles.reader import ledger_at
 from openledger_node.content_store import CONTENT_DIR, ContentError, ContentStore, parse_hash
 from openledger_node.keystore import KeystoreError, checksum, parse_address
@@ -185,7 +190,7 @@ async def list_models(ctx: RpcContext, block: Any = "latest") -> list[dict[str, 
 
 @rpc_method("openledger_getAccount")
 async def get_account(ctx: RpcContext, account: Any, block: Any = "latest") -> dict[str, Any]:
-    """An address's inference escrow and accrued (withdrawable) earnings."""
+    """An address's inference escrow, its withdrawal request, and accrued earnings."""
     try:
         address = parse_address(account) if isinstance(account, str) else b""
     except KeystoreError as exc:
@@ -193,8 +198,10 @@ async def get_account(ctx: RpcContext, account: Any, block: Any = "latest") -> d
     if len(address) != 20:
         raise invalid_params("invalid argument 0: address expected")
     ledger = _ledger(ctx, block)
+    pending, unlock_block = ledger.pending_withdrawal(address)
     return {"address": checksum(address), "escrow": str(ledger.escrow(address)),
-            "earnings": str(ledger.earnings(address))}
+            "earnings": str(ledger.earnings(address)),
+            "pendingWithdrawal": {"amount": str(pending), "unlockBlock": unlock_block}}
 
 
 @rpc_method("openledger_protocolInfo")
@@ -208,6 +215,7 @@ async def protocol_info(ctx: RpcContext) -> dict[str, Any]:
         "protocolFeeBps": protocol_fee_bps(ledger.s),
         "treasury": checksum(settlement_treasury(ledger.s)),
         "challengePeriodBlocks": challenge_period(ledger.d),
+        "escrowUnlockBlocks": escrow_unlock_blocks(ledger.s),
         "contributionCount": ledger.d.load(CONTRIBUTION_COUNT),
         "maxContentSize": 5 * 1024 * 1024,
     }

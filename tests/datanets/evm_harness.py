@@ -21,9 +21,10 @@ PARAMS = {"datanets.protocol_fee_bps": 1000, "datanets.protocol_treasury": "0x" 
 class EvmChain:
     """Blocks of signed EIP-1559 transactions, built with the node's block builder."""
 
-    def __init__(self, accounts: int = 10) -> None:
+    def __init__(self, accounts: int = 10, params: dict[str, Any] | None = None) -> None:
         genesis = devnet_genesis(accounts=accounts)
-        genesis = dataclasses.replace(genesis, params={**genesis.params, **PARAMS})
+        genesis = dataclasses.replace(genesis, params={**genesis.params, **PARAMS,
+                                                       **(params or {})})
         self.ledger = Ledger.open(None, genesis)
         self.chain_id = genesis.chain_id
         self.keys = [a.private_key for a in dev_accounts(accounts)]

@@ -9,9 +9,11 @@ a clear reason and move nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from datanets.receipts import sign_receipt
 from datanets.types import Receipt
 from evm_bridge.precompiles import DATANETS_ADDRESS, SETTLEMENT_ADDRESS
 from evm_bridge.precompiles.abi import DATANETS, SETTLEMENT
-from genesis.presets import dev_accounts
+from genesis.presets import dev_accounts, devnet_genesis
 from openledger_node import cli
 from openledger_node.commands.datanet import ChainClient, CliError
 from tests.utils.processes import REPO, NodeProcess, devnet_process
@@ -265,3 +267,27 @@ def test_content_store_limits_over_rpc(node: NodeProcess) -> None:
         client.rpc("openledger_getContent", ["0x" + "11" * 32])
     info = client.rpc("openledger_protocolInfo")
     assert info["datanets"].lower() == "0x" + DATANETS_ADDRESS.hex()
+
+
+def test_escrow_withdrawal_with_an_unlock_period(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 keystore: dict[str, Any]) -> None:
+    """A devnet whose genesis sets `datanets.escrow_unlock_blocks`: withdrawing takes two runs."""
+    home = tmp_path / "locked"
+    home.mkdir()
+    genesis = devnet_genesis(accounts=8, timestamp=int(time.time()))
+    genesis = dataclasses.replace(genesis, params={**genesis.params,
+                                                   "datanets.escrow_unlock_blocks": 2})
+    genesis.save(home / "genesis.json")
+    proc = devnet_process(home).start()
+    try:
+        run(capsys, proc, keystore, PAYER, "escrow", "deposit", "1")
+        first = run(capsys, proc, keystore, PAYER, "escrow", "withdraw", "0.4")
+        assert first["requested"] == str(4 * E // 10)
+        assert "locked until block" in failing(capsys, proc, keystore, PAYER, "escrow",
+                                               "withdraw", "0.4")
+        run(capsys, proc, keystore, PAYER, "escrow", "deposit", "0.1")  # one more block
+        done = run(capsys, proc, keystore, PAYER, "escrow", "withdraw", "0.4")
+        assert done["withdrawn"] == str(4 * E // 10) and done["escrow"] == str(7 * E // 10)
+    finally:
+        proc.stop()

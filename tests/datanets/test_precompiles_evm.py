@@ -271,3 +271,23 @@ def test_receipt_wire_formats_match_the_abi() -> None:
         [codec.abi_tuple(r), codec.abi_tuple(r)])
     with pytest.raises(ValueError, match="malformed"):
         codec.from_json({"modelId": 1})
+
+
+def test_escrow_unlock_period_on_chain() -> None:
+    chain = EvmChain(params={"datanets.escrow_unlock_blocks": 2})
+    a = chain.addresses
+    ok(chain.transact(PAYER, SETTLEMENT, SETTLEMENT_ADDRESS, "deposit", value=E))
+    assert "request the withdrawal first" in failed(
+        chain.transact(PAYER, SETTLEMENT, SETTLEMENT_ADDRESS, "withdrawEscrow", E))
+    receipt, comp = ok(chain.transact(PAYER, SETTLEMENT, SETTLEMENT_ADDRESS,
+                                      "requestWithdrawal", E))
+    unlock = abi_decode(["uint256"], comp.output)[0]
+    assert unlock == chain.ledger.head.block_number + 2
+    assert chain.call(SETTLEMENT, SETTLEMENT_ADDRESS, "pendingWithdrawal", hexaddr(a[PAYER])) == (
+        E, unlock)
+    assert "locked until block" in failed(
+        chain.transact(PAYER, SETTLEMENT, SETTLEMENT_ADDRESS, "withdrawEscrow", E))
+    before = chain.balance(a[PAYER])
+    receipt, _ = ok(chain.transact(PAYER, SETTLEMENT, SETTLEMENT_ADDRESS, "withdrawEscrow", E))
+    assert chain.balance(a[PAYER]) == before + E - gas_cost(chain, receipt)
+    assert chain.call(SETTLEMENT, SETTLEMENT_ADDRESS, "escrowUnlockBlocks") == (2,)

@@ -24,7 +24,7 @@ WORKER = PEOPLE[5]
 TREASURY = b"\x99" * 20
 
 OPS = ["contribute", "accept", "reject", "challenge", "resolve", "release", "version",
-       "model", "deposit", "settle", "withdraw", "unescrow"]
+       "model", "deposit", "settle", "withdraw", "unescrow", "unlock"]
 
 
 def locked_in_datanets(sim: Sim) -> int:
@@ -45,7 +45,9 @@ def held_in_settlement(sim: Sim) -> int:
 @given(st.data())
 def test_conservation_and_single_settlement(data: st.DataObject) -> None:
     sim = Sim({"datanets.protocol_fee_bps": 700, "datanets.protocol_treasury": "0x" + TREASURY.hex(),
-               "datanets.challenge_period_blocks": 3}, {p: 50 * E for p in PEOPLE})
+               "datanets.challenge_period_blocks": 3,
+               "datanets.escrow_unlock_blocks": data.draw(st.sampled_from([0, 2]))},
+              {p: 50 * E for p in PEOPLE})
     start = sim.total()
     dn = sim.call(Space.DATANETS, OWNER, dr.create_datanet, "d", "", [PEOPLE[1]],
                   E, E // 100, 2500, E // 10, E // 5)
@@ -120,6 +122,9 @@ def test_conservation_and_single_settlement(data: st.DataObject) -> None:
                     assert sim.ledger.receipt_used(payer, nonce)
             elif op == "withdraw":
                 sim.call(Space.SETTLEMENT, who, sr.withdraw_earnings)
+            elif op == "unlock":
+                sim.call(Space.SETTLEMENT, who, sr.request_withdrawal,
+                         data.draw(st.integers(1, 2 * E)))
             elif op == "unescrow":
                 sim.call(Space.SETTLEMENT, who, sr.withdraw_escrow,
                          data.draw(st.integers(1, 2 * E)))

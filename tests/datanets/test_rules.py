@@ -228,3 +228,23 @@ def test_permissions_and_bad_input() -> None:
 def test_split_fee_conserves_every_wei() -> None:
     split = sr.split_fee(999_999, 333, 1234, [(b"a", 3333), (b"b", 3333), (b"c", 3334)])
     assert split.protocol + split.owner + sum(a for _, a in split.contributors) == 999_999
+
+
+def test_escrow_unlock_period_lets_workers_settle_first() -> None:
+    balances = {k[1]: 100 * E for k in (OWNER, CURATOR, C1, C2, C3, PAYER, WORKER, CHALLENGER,
+                                       MOWNER)}
+    sim = Sim({"datanets.protocol_fee_bps": 1000, "datanets.escrow_unlock_blocks": 5}, balances)
+    w = setup_world(sim)
+    with pytest.raises(RuleError, match="request the withdrawal first"):
+        sim.call(S, addr(PAYER), sr.withdraw_escrow, E)
+    assert sim.call(S, addr(PAYER), sr.request_withdrawal, 10 * E) == sim.block_number + 5
+    sim.call(S, addr(WORKER), sr.settle, [receipt(w, 1)])  # the escrow still pays meanwhile
+    with pytest.raises(RuleError, match="locked until block"):
+        sim.call(S, addr(PAYER), sr.withdraw_escrow, E)
+    sim.block_number += 5
+    with pytest.raises(RuleError, match="amount must be within"):
+        sim.call(S, addr(PAYER), sr.withdraw_escrow, 10 * E)  # a receipt was paid since
+    before = sim.balances[addr(PAYER)]
+    sim.call(S, addr(PAYER), sr.withdraw_escrow, 4 * E)
+    assert sim.balances[addr(PAYER)] == before + 4 * E
+    assert sim.ledger.pending_withdrawal(addr(PAYER)) == (6 * E, sim.block_number)

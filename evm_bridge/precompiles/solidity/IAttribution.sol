@@ -26,12 +26,17 @@ interface IAttribution {
     }
 
     event Deposited(address indexed payer, uint256 amount);
+    event WithdrawalRequested(address indexed payer, uint256 amount, uint256 unlockBlock);
     event EscrowWithdrawn(address indexed payer, uint256 amount);
     event WorkerAuthorized(address indexed payer, address indexed worker, bool allowed);
     event ReceiptSettled(address indexed payer, uint256 indexed modelId, uint256 indexed nonce, address worker, uint256 fee);
     event EarningsWithdrawn(address indexed account, uint256 amount);
 
     function deposit() external payable returns (uint256 escrow);
+    /// @notice Starts the unlock period (genesis parameter) for `amount` of the escrow, which
+    /// keeps paying receipts until withdrawn; replaces an earlier request.
+    function requestWithdrawal(uint256 amount) external returns (uint256 unlockBlock);
+    /// @notice Immediate where the unlock period is 0; otherwise up to an unlocked request.
     function withdrawEscrow(uint256 amount) external;
     function authorize(address worker, bool allowed) external;
     function settle(Receipt[] calldata receipts) external returns (uint256 totalFees);
@@ -39,8 +44,10 @@ interface IAttribution {
 
     function escrowOf(address payer) external view returns (uint256 amount);
     function earningsOf(address account) external view returns (uint256 amount);
+    function pendingWithdrawal(address payer) external view returns (uint256 amount, uint256 unlockBlock);
     function isAuthorized(address payer, address worker) external view returns (bool allowed);
     function receiptUsed(address payer, uint256 nonce) external view returns (bool used);
     function protocolFeeBps() external view returns (uint256 bps);
     function treasury() external view returns (address account);
+    function escrowUnlockBlocks() external view returns (uint256 blocks);
 }
