@@ -5,6 +5,8 @@ the shipped ABIs matching both the Solidity interfaces and the dispatch spec."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +293,30 @@ def test_escrow_unlock_period_on_chain() -> None:
     receipt, _ = ok(chain.transact(PAYER, SETTLEMENT, SETTLEMENT_ADDRESS, "withdrawEscrow", E))
     assert chain.balance(a[PAYER]) == before + E - gas_cost(chain, receipt)
     assert chain.call(SETTLEMENT, SETTLEMENT_ADDRESS, "escrowUnlockBlocks") == (2,)
+
+
+def test_ethers_decodes_logs_and_results_with_the_shipped_abi(world: dict[str, Any]) -> None:
+    node = shutil.which("node")
+    if node is None or not (Path(__file__).parents[1] / "js" / "node_modules" / "ethers").exists():
+        pytest.skip("node and tests/js/node_modules/ethers are needed (make setup)")
+    chain: EvmChain = world["chain"]
+    receipt, _ = ok(chain.transact(C2, DATANETS, DATANETS_ADDRESS, "contribute", 1,
+                                   keccak(b"ethers"), 4321, "ipfs://e", value=E + E // 10))
+    result = chain.raw_call(DATANETS_ADDRESS, DATANETS.function("getDatanet").encode_call(1))
+    request = {
+        "abi": str(Path(__file__).parents[2] / "evm_bridge/precompiles/abi/IDatanets.json"),
+        "logs": [{"topics": ["0x" + t.to_bytes(32, "big").hex() for t in log.topics],
+                  "data": "0x" + log.data.hex()} for log in receipt.logs],
+        "result": {"fn": "getDatanet", "data": "0x" + result.output.hex()},
+    }
+    out = subprocess.run([node, str(Path(__file__).parent / "decode_log.cjs")],
+                         input=json.dumps(request), capture_output=True, text=True, check=True,
+                         timeout=60)
+    decoded = json.loads(out.stdout)
+    [log] = decoded["logs"]
+    assert log["name"] == "Contributed"
+    datanet_id, cid, contributor, content_hash, size, stake = log["args"]
+    assert (datanet_id, contributor.lower(), content_hash, size, stake) == (
+        "1", hexaddr(chain.addresses[C2]), "0x" + keccak(b"ethers").hex(), "4321", str(E))
+    assert decoded["result"][1] == "medical" and decoded["result"][3] == str(E)
+    assert int(cid) > 3
