@@ -46,8 +46,8 @@ def add_lora_commands(lora: argparse.ArgumentParser) -> None:
     serve.add_argument("--max-rank", type=int, default=16, help="largest LoRA rank served")
     serve.add_argument("--lora-modules", default=MODULES,
                        help=f"projections that take adapters (default {MODULES})")
-    serve.add_argument("--device-budget-mb", type=float, default=256.0,
-                       help="memory for adapter slots on the device (default 256 MiB)")
+    serve.add_argument("--device-budget-mb", type=float, default=1024.0,
+                       help="memory for adapter slots on the device (default 1024 MiB)")
     serve.add_argument("--host-budget-mb", type=float, default=512.0,
                        help="host RAM for cached adapter weights (default 512 MiB)")
     serve.add_argument("--max-batch", type=int, default=32, help="requests per batch")

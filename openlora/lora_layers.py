@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -39,14 +39,20 @@ class BatchedLoraLinear(nn.Module):
         weight = base.weight
         self.in_features = base.in_features
         self.out_features = base.out_features
-        self.a_stack = torch.zeros(
+        # Slots are allocated but not written until used, so on the CPU their pages are only
+        # committed as adapters arrive; slot 0 (the base model) is zero for good.
+        self.a_stack = torch.empty(
             n_slots, self.in_features, max_rank, dtype=weight.dtype, device=weight.device
         )
-        self.b_stack = torch.zeros(
+        self.b_stack = torch.empty(
             n_slots, max_rank, self.out_features, dtype=weight.dtype, device=weight.device
         )
+        self.a_stack[0].zero_()
+        self.b_stack[0].zero_()
         self.filled: set[int] = set()
         """Slots holding a non-zero update for this module."""
+        self.zeroed: set[int] = {0}
+        """Slots known to hold zeros (others may hold garbage and are never gathered)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)
@@ -68,7 +74,6 @@ class LoraSlotBank:
     modules: dict[str, BatchedLoraLinear]
     n_slots: int
     max_rank: int
-    _zeroed: set[int] = field(default_factory=set)
 
     @property
     def slot_bytes(self) -> int:
@@ -91,15 +96,19 @@ class LoraSlotBank:
                 rank = a.shape[1]
                 if rank > self.max_rank:
                     raise ValueError(f"rank {rank} exceeds the worker's max rank {self.max_rank}")
-                module.a_stack[slot].zero_()
-                module.b_stack[slot].zero_()
+                if rank < self.max_rank:
+                    module.a_stack[slot, :, rank:].zero_()
+                    module.b_stack[slot, rank:, :].zero_()
                 module.a_stack[slot, :, :rank].copy_(a, non_blocking=True)
                 module.b_stack[slot, :rank, :].copy_(b, non_blocking=True)
                 module.filled.add(slot)
-            elif slot in module.filled:
+                module.zeroed.discard(slot)
+            elif slot not in module.zeroed:
+                # another adapter in the batch may use this module: this row must add zero
                 module.a_stack[slot].zero_()
                 module.b_stack[slot].zero_()
                 module.filled.discard(slot)
+                module.zeroed.add(slot)
 
     def clear(self, slot: int) -> None:
         """Empty a slot."""

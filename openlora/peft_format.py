@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -42,6 +42,8 @@ class AdapterSpec:
     nbytes: int
     """Bytes of its A and B matrices in float32 (the host-memory cost)."""
     base_model: str | None
+    dims: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+    """Module path -> (in_features, out_features) the adapter expects."""
 
 
 def content_hash(folder: str | Path) -> str:
@@ -96,6 +98,8 @@ def inspect_adapter(folder: str | Path) -> AdapterSpec:
     folder = Path(folder)
     config = _read_config(folder)
     ranks: dict[str, int] = {}
+    ins: dict[str, int] = {}
+    outs: dict[str, int] = {}
     nbytes = 0
     try:
         with safe_open(str(folder / WEIGHTS_FILE), framework="pt") as fh:
@@ -114,12 +118,17 @@ def inspect_adapter(folder: str | Path) -> AdapterSpec:
                 nbytes += shape[0] * shape[1] * 4
                 if match["ab"] == "A":
                     ranks[match["module"]] = shape[0]
+                    ins[match["module"]] = shape[1]
+                else:
+                    outs[match["module"]] = shape[0]
     except AdapterFormatError:
         raise
     except Exception as exc:  # safetensors raises its own error types
         raise AdapterFormatError(f"{folder}: unreadable safetensors ({exc})") from exc
     if not ranks:
         raise AdapterFormatError(f"{folder}: no LoRA tensors found")
+    if set(ranks) != set(outs):
+        raise AdapterFormatError(f"{folder}: some modules lack their A or B matrix")
     return AdapterSpec(
         path=folder,
         rank=max(ranks.values()),
@@ -127,6 +136,7 @@ def inspect_adapter(folder: str | Path) -> AdapterSpec:
         content_hash=content_hash(folder),
         nbytes=nbytes,
         base_model=config.get("base_model_name_or_path"),
+        dims={m: (ins[m], outs[m]) for m in ranks},
     )
 
 

@@ -147,6 +147,13 @@ class AdapterStore:
                 f"adapter {name!r} targets {unknown[0]}, which is not a wrapped layer of this "
                 "base model (wrong base model, or a module outside --lora-modules)"
             )
+        for module, (d_in, d_out) in spec.dims.items():
+            layer = self.bank.modules[module]
+            if (d_in, d_out) != (layer.in_features, layer.out_features):
+                raise AdapterRejected(
+                    f"adapter {name!r} expects {module} of shape {d_in}x{d_out}, the base model "
+                    f"has {layer.in_features}x{layer.out_features} (wrong base model)"
+                )
         model_id = model_id or name
         price = self.default_price_per_1k
         if self.registry is not None:

@@ -32,8 +32,9 @@ class WorkerConfig:
     """``float32``, ``bfloat16``, ``float16``; auto: float32 on CPU, bfloat16 on CUDA."""
     max_rank: int = 16
     lora_modules: tuple[str, ...] = SUPPORTED_MODULES
-    device_budget_bytes: int = 256 * MIB
-    """Memory for adapter slots on the device; the slot count follows from it."""
+    device_budget_bytes: int = 1024 * MIB
+    """Memory for adapter slots on the device; the slot count follows from it. On the CPU a
+    slot's pages are committed only once an adapter is written into it."""
     host_budget_bytes: int = 512 * MIB
     """Memory for cached adapter weights in host RAM."""
     max_batch: int = 32

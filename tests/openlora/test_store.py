@@ -160,3 +160,19 @@ def test_chain_registry_hash_check(adapters_dir, tokenizer):
     store.registry = Broken()
     with pytest.raises(RegistryUnavailable, match="node down"):
         store.register("later", adapters_dir / "qv-r4")
+
+
+def test_adapter_for_a_wider_base_is_refused(tmp_path, tokenizer):
+    wider = make_adapter(tiny_llama(hidden=96), tmp_path / "wider", 1)
+    store = tiny_worker(tokenizer, None).engine.store
+    with pytest.raises(AdapterRejected, match="wrong base model"):
+        store.register("wider", wider)
+
+
+def test_unused_slots_cost_no_memory_until_written(adapters_dir, tokenizer):
+    """Slots start unwritten; a reused slot is zeroed wherever the new adapter is absent."""
+    store = tiny_worker(tokenizer, adapters_dir, slots=3).engine.store
+    q = store.bank.modules["model.layers.0.self_attn.q_proj"]
+    assert q.zeroed == {0} and not q.a_stack[0].any()
+    slot = store.acquire("mlp-r2")
+    assert slot in q.zeroed and not q.a_stack[slot].any()
