@@ -46,6 +46,11 @@ class P2PConfig:
     redial_min: float = 0.5
     redial_max: float = 30.0
     handshake: bool = True  # exchange status on connect; drop peers on another chain
+    # Peer exchange: while below target_peers, ask connected peers (bootnodes first of all)
+    # for the addresses of theirs every discovery_interval seconds and dial new ones once.
+    discovery_interval: float = 10.0  # 0 disables
+    target_peers: int = 16
+    max_shared_addrs: int = 64
     score: ScoreParams = field(default_factory=ScoreParams)
 
     @property

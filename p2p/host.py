@@ -38,7 +38,13 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from p2p.abc import SyncProviderAPI, ValidationResult, Validator
 from p2p.config import P2PConfig
-from p2p.identity import NodeIdentity, listen_multiaddr, parse_peer_addr, peer_multiaddr
+from p2p.identity import (
+    AddressError,
+    NodeIdentity,
+    listen_multiaddr,
+    parse_peer_addr,
+    peer_multiaddr,
+)
 from p2p.scoring import Offense, PeerScorer
 from p2p.seen import SeenCache
 from p2p.streams import FrameReader, StreamEnded, write_frame
@@ -52,11 +58,13 @@ from p2p.wire import (
     RemoteError,
     decode_blocks_response,
     decode_gossip,
+    decode_peers_response,
     decode_status_response,
     encode_blocks_response,
     encode_error_response,
     encode_frame,
     encode_gossip,
+    encode_peers_response,
     encode_status_response,
 )
 
@@ -65,6 +73,8 @@ log = logging.getLogger("openledger.p2p")
 GOSSIP_PROTOCOL = TProtocol("/openledger/gossip/1.0.0")
 STATUS_PROTOCOL = TProtocol("/openledger/status/1.0.0")
 BLOCKS_PROTOCOL = TProtocol("/openledger/blocks/1.0.0")
+PEERS_PROTOCOL = TProtocol("/openledger/peers/1.0.0")
+ADDRS_PER_PEER = 4
 MAX_REQUEST_FRAME = 64
 WRITE_BATCH_BYTES = 256 * 1024
 
@@ -295,6 +305,7 @@ class P2PService:
         host.set_stream_handler(GOSSIP_PROTOCOL, self._handle_gossip_stream)
         host.set_stream_handler(STATUS_PROTOCOL, self._handle_status_request)
         host.set_stream_handler(BLOCKS_PROTOCOL, self._handle_blocks_request)
+        host.set_stream_handler(PEERS_PROTOCOL, self._handle_peers_request)
         host.get_network().register_notifee(_Notifee(self._events_send))
         async with host.run(listen_addrs=[self._listen_addr()]):
             self._host = host
@@ -309,6 +320,8 @@ class P2PService:
                     nursery.start_soon(self._process_events)
                     for info in seeds:
                         self._start_keeper(info)
+                    if self.config.discovery_interval > 0:
+                        nursery.start_soon(self._discover)
                     log.info("p2p listening on %s", ", ".join(self.listen_addrs))
                     task_status.started()
                     await trio.sleep_forever()
@@ -818,6 +831,75 @@ class P2PService:
         except DecodeError as exc:
             self._punish(peer, Offense.BAD_RESPONSE)
             raise ProtocolError(f"bad blocks answer from {peer}: {exc}") from exc
+
+    async def _handle_peers_request(self, stream: INetStream) -> None:
+        await self._serve(stream, self._answer_peers)
+
+    def _dialable_addrs(self, peer: ID) -> list[str]:
+        """Addresses others may dial `peer` at: what we dialed, or what identify told us."""
+        record = self._book.get(peer)
+        addrs = list(record.addrs) if record is not None and record.addrs else []
+        try:
+            addrs += [str(a) for a in self.host.get_peerstore().addrs(peer)]
+        except Exception:
+            pass
+        tcp = [a.split("/p2p/")[0] for a in addrs if "/tcp/" in a and "/p2p-circuit" not in a]
+        return list(dict.fromkeys(tcp))[:ADDRS_PER_PEER]
+
+    async def _answer_peers(self, request: bytes) -> bytes:
+        if request:
+            raise DecodeError("a peers request carries no body")
+        shared = [
+            peer_multiaddr(addr, peer)
+            for peer in self._sessions
+            for addr in self._dialable_addrs(peer)
+        ]
+        return encode_peers_response(shared[: self.config.max_shared_addrs])
+
+    async def request_peers(self, peer: ID) -> list[str]:
+        """Ask a peer for the addresses of its peers (`/ip4/.../tcp/.../p2p/ID` strings)."""
+        answer = await self._request(peer, PEERS_PROTOCOL, b"")
+        try:
+            return decode_peers_response(answer, self.config.max_shared_addrs)
+        except RemoteError as exc:
+            raise RequestRefused(f"{peer} refused a peers request: {exc}") from exc
+        except DecodeError as exc:
+            self._punish(peer, Offense.BAD_RESPONSE)
+            raise ProtocolError(f"bad peers answer from {peer}: {exc}") from exc
+
+    async def _discover(self) -> None:
+        """While below `target_peers`, learn peers from connected ones and dial new ones once."""
+        while True:
+            await trio.sleep(self.config.discovery_interval)
+            if self.peer_count >= self.config.target_peers:
+                continue
+            candidates: dict[ID, PeerInfo] = {}
+            asked = random.sample(self.connected_peers(), min(3, self.peer_count))
+            for peer in asked:
+                try:
+                    addrs = await self.request_peers(peer)
+                except P2PError as exc:
+                    log.debug("peer exchange with %s failed: %s", peer, exc)
+                    continue
+                for addr in addrs:
+                    try:
+                        info = parse_peer_addr(addr)
+                    except AddressError:
+                        continue
+                    new = info.peer_id != self.peer_id and info.peer_id not in self._sessions
+                    if new and not self.scorer.is_banned(info.peer_id):
+                        known = candidates.setdefault(info.peer_id, PeerInfo(info.peer_id, []))
+                        known.addrs.extend(info.addrs)
+            wanted = self.config.target_peers - self.peer_count
+            for info in list(candidates.values())[: max(0, wanted)]:
+                try:
+                    with trio.fail_after(self.config.dial_timeout):
+                        await self.host.connect(info)
+                    record = self._record(info.peer_id)
+                    record.addrs = record.addrs or [str(a) for a in info.addrs]
+                    log.info("discovered peer %s", info.peer_id)
+                except Exception as exc:
+                    log.debug("dialing discovered peer %s failed: %s", info.peer_id, exc)
 
     def best_peers(self) -> list[tuple[ID, ChainStatus]]:
         """Connected peers with a known status, highest first (for choosing a sync source)."""

@@ -186,3 +186,47 @@ def decode_blocks_response(data: bytes, max_items: int) -> list[BlockWithCertifi
     if offset != len(body):
         raise DecodeError(f"{len(body) - offset} trailing bytes after the blocks")
     return items
+
+
+# ---------------------------------------------------------------------------- peer exchange
+
+_SHORT = struct.Struct(">H")
+MAX_ADDR_LENGTH = 256
+
+
+def encode_peers_response(addrs: Sequence[str]) -> bytes:
+    """OK byte, count, then (u16 length, ASCII multiaddr) per `/ip4/.../tcp/.../p2p/ID`."""
+    parts = [bytes([STATUS_OK]), _SHORT.pack(len(addrs))]
+    for addr in addrs:
+        raw = addr.encode("ascii")
+        if len(raw) > MAX_ADDR_LENGTH:
+            raise ValueError(f"address too long: {addr[:40]}...")
+        parts += [_SHORT.pack(len(raw)), raw]
+    return b"".join(parts)
+
+
+def decode_peers_response(data: bytes, max_items: int) -> list[str]:
+    """Decode an answer to a peers request: at most `max_items` ASCII address strings."""
+    body = _split_status(data)
+    if len(body) < _SHORT.size:
+        raise DecodeError("truncated address count")
+    (count,) = _SHORT.unpack_from(body, 0)
+    if count > max_items:
+        raise DecodeError(f"{count} addresses, more than the {max_items} accepted")
+    offset = _SHORT.size
+    addrs: list[str] = []
+    for _ in range(count):
+        if offset + _SHORT.size > len(body):
+            raise DecodeError("truncated address length")
+        (size,) = _SHORT.unpack_from(body, offset)
+        offset += _SHORT.size
+        if size > MAX_ADDR_LENGTH or offset + size > len(body):
+            raise DecodeError("address too long or truncated")
+        try:
+            addrs.append(body[offset : offset + size].decode("ascii"))
+        except UnicodeDecodeError as exc:
+            raise DecodeError("address is not ASCII") from exc
+        offset += size
+    if offset != len(body):
+        raise DecodeError("trailing bytes after the addresses")
+    return addrs

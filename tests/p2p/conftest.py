@@ -50,6 +50,7 @@ def make_service(
         redial_min=0.1,
         redial_max=1.0,
         request_timeout=3.0,
+        discovery_interval=0,  # peer exchange is tested on its own
     )
     for key, value in overrides.items():
         setattr(config, key, value)

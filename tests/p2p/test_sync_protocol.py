@@ -104,3 +104,17 @@ async def test_failing_provider_answers_an_error_and_keeps_serving():
             with pytest.raises(RequestRefused, match="RuntimeError"):
                 await client.request_blocks(server.peer_id, 0, 3)
         assert server.peer_count == 1
+
+
+async def test_bootnode_introduces_its_peers():
+    boot, validator = make_service(), make_service()
+    async with running(boot, validator):
+        await line(validator, boot)  # the validator dialed the bootnode earlier
+        newcomer = make_service(bootnodes=boot.listen_addrs, discovery_interval=0.2, target_peers=4)
+        async with running(newcomer):
+            with trio.fail_after(10):
+                while set(newcomer.connected_peers()) != {boot.peer_id, validator.peer_id}:
+                    await trio.sleep(0.05)
+            shared = await newcomer.request_peers(boot.peer_id)
+            assert any(addr.endswith(validator.peer_id.to_base58()) for addr in shared)
+            assert all("/tcp/" in addr for addr in shared)

@@ -21,11 +21,13 @@ from p2p.wire import (
     RemoteError,
     decode_blocks_response,
     decode_gossip,
+    decode_peers_response,
     decode_status_response,
     encode_blocks_response,
     encode_error_response,
     encode_frame,
     encode_gossip,
+    encode_peers_response,
     encode_status_response,
 )
 
@@ -67,6 +69,7 @@ def test_decoders_only_raise_decode_error(data):
         BlockRangeRequest.decode,
         decode_status_response,
         lambda d: decode_blocks_response(d, 5),
+        lambda d: decode_peers_response(d, 5),
     ):
         try:
             decode(data)
@@ -141,3 +144,8 @@ def test_seen_cache_expires_and_bounds():
     for key in (b"b", b"c", b"d"):
         cache.add(key)
     assert len(cache) == 3 and b"a" not in cache and b"d" in cache
+
+
+@given(st.lists(st.text(alphabet="/abcdef0123456789.", max_size=80), max_size=8))
+def test_peers_round_trip(addrs):
+    assert decode_peers_response(encode_peers_response(addrs), 8) == addrs
