@@ -4,17 +4,20 @@ Content goes in and out hex-encoded (`openledger_putContent` / `openledger_getCo
 most 5 MB a file, into `<home>/contributions`. Queries read the precompiles' records from the
 state at a block (default latest) and answer JSON: ids and counts as numbers, OPEN amounts
 as decimal strings of wei (they exceed JavaScript's safe integers), hashes and addresses as
-0x-hex; an unknown datanet, contribution or model is null (as eth_ methods answer for an
-unknown transaction). The OpenLoRA worker calls `openledger_getModel` to check an adapter's
-content hash.
+0x-hex; `openledger_attribute` weighs a model's output over the contributions it was trained
+on (`datanets.attribution`), from the contents this node holds. An unknown datanet,
+contribution or model is null (as eth_ methods answer for an unknown transaction). The
+OpenLoRA worker calls `openledger_getModel` to check an adapter's content hash.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from datanets.abc import SPACE_ADDRESSES, Space
+from datanets.attribution import AttributionIndex
 from datanets.ledger import CONTRIBUTION_COUNT, DATANET_COUNT, MODEL_COUNT, Ledger
 from datanets.params import (
     challenge_period,
@@ -218,4 +221,77 @@ async def protocol_info(ctx: RpcContext) -> dict[str, Any]:
         "escrowUnlockBlocks": escrow_unlock_blocks(ledger.s),
         "contributionCount": ledger.d.load(CONTRIBUTION_COUNT),
         "maxContentSize": 5 * 1024 * 1024,
+    }
+
+
+# -- attribution ---------------------------------------------------------------------------
+MAX_INDEX_BYTES = 8 * 1024 * 1024  # contents indexed per model (pure-Python work on the loop)
+_INDEX_CACHE_SIZE = 4
+
+
+def _model_contributions(ledger: Ledger, model_id: int) -> list[tuple[int, bytes]]:
+    """(contribution id, content hash) of every entry of the versions a model names."""
+    model = ledger.get_model(model_id)
+    if model is None:
+        raise invalid_params(f"unknown model {model_id}")
+    out = []
+    for datanet_id, number in model.trained_on:
+        version = ledger.get_version(datanet_id, number)
+        for index in range(version.accepted_count if version else 0):
+            cid = ledger.accepted_entry(datanet_id, index)
+            contribution = ledger.get_contribution(cid)
+            if contribution is not None:
+                out.append((cid, contribution.content_hash))
+    return out
+
+
+def _attribution_index(ctx: RpcContext, model_id: int) -> tuple[AttributionIndex, list[int]]:
+    """The model's index over the contents this node holds, cached: a model's versions never
+    change, so neither does its index (unless contents arrive that were missing)."""
+    cache: OrderedDict[int, tuple[AttributionIndex, list[int]]] = ctx.extensions.setdefault(
+        "attribution_indexes", OrderedDict())
+    cached = cache.get(model_id)
+    if cached is not None and not cached[1]:
+        cache.move_to_end(model_id)
+        return cached
+    store = _store(ctx)
+    texts: dict[int, str] = {}
+    missing: list[int] = []
+    total = 0
+    for cid, digest in _model_contributions(_ledger(ctx, "latest"), model_id):
+        data = store.get(digest)
+        if data is None:
+            missing.append(cid)
+            continue
+        total += len(data)
+        if total > MAX_INDEX_BYTES:
+            raise server_error(f"model {model_id}'s datanets exceed {MAX_INDEX_BYTES} bytes to "
+                               "index on this node")
+        texts[cid] = data.decode("utf-8", errors="replace")
+    entry = (AttributionIndex(texts), missing)
+    cache[model_id] = entry
+    while len(cache) > _INDEX_CACHE_SIZE:
+        cache.popitem(last=False)
+    return entry
+
+
+@rpc_method("openledger_attribute")
+async def attribute(ctx: RpcContext, model_id: Any, text: Any,
+                    max_contributions: Any = 64) -> dict[str, Any]:
+    """Attribution weights of `text` (a model's output) over the contributions of the datanet
+    versions the model was trained on, with the matched spans; contributions whose contents
+    this node lacks are listed as missing (and cannot be credited)."""
+    if not isinstance(text, str):
+        raise invalid_params("invalid argument 1: text expected")
+    limit = _id(max_contributions, "maxContributions")
+    if not 1 <= limit <= 64:
+        raise invalid_params("invalid argument 2: maxContributions must be within 1..64")
+    index, missing = _attribution_index(ctx, _id(model_id, "model id"))
+    result = index.attribute(text, limit)
+    return {
+        "weights": {str(cid): bps for cid, bps in result.weights.items()},
+        "spans": [{"start": s.start, "length": s.length,
+                   "contributions": {str(c): n for c, n in s.occurrences.items()}}
+                  for s in result.spans],
+        "missing": missing,
     }

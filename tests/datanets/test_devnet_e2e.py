@@ -153,6 +153,13 @@ def test_datanet_to_settlement_on_a_devnet(node: NodeProcess, keystore: dict[str
     assert got["adapterHash"] == "0x" + "ab" * 32 and got["trainedOn"] == [
         {"datanetId": datanet, "version": version["version"]}]
 
+    # The node attributes a model output over the contributions of its datanet version.
+    answer = client.rpc("openledger_attribute", [model["id"],
+                                                 "As noted: note 1: patient presented with symptom 1"])
+    assert answer["weights"] == {str(cids[1]): 10_000} and answer["missing"] == []
+    assert answer["spans"][0]["length"] >= 4
+    assert client.rpc("openledger_attribute", [model["id"], "nothing in common"])["weights"] == {}
+
     dep = run(capsys, node, keystore, PAYER, "escrow", "deposit", "0.5")
     auth = run(capsys, node, keystore, PAYER, "escrow", "authorize", addr[WORKER])
     paid[PAYER] += gas_paid(dep["tx"]) + gas_paid(auth["tx"])
