@@ -91,6 +91,45 @@ async def run_chain(n: int, heights: int, txs_per_block: int, leveldb: bool = Fa
     return elapsed
 
 
+async def run_libp2p(heights: int) -> float:
+    """Seconds for 4 validators to decide `heights` heights over real libp2p hosts on
+    127.0.0.1 (p2p's ConsensusTransport), all in this one process."""
+    from p2p.config import P2PConfig
+    from p2p.consensus_transport import ConsensusTransport
+    from p2p.host import P2PService
+    from p2p.identity import NodeIdentity
+
+    ks = keys(4)
+    genesis = tuple(Validator(address_from_private_key(k), 10) for k in ks)
+    services = [
+        P2PService(NodeIdentity.generate(), P2PConfig(listen_port=0, handshake=False)) for _ in ks
+    ]
+    transports = [ConsensusTransport(s, CHAIN_ID) for s in services]
+    apps = [KVApp(genesis) for _ in ks]
+    config = DriverConfig(CHAIN_ID, timeouts=TIMEOUTS, rebroadcast_interval=5.0)
+    drivers = [
+        ConsensusDriver(app, t, ConsensusDB(MemoryStore()), PrivValidator(k), config)
+        for app, t, k in zip(apps, transports, ks, strict=True)
+    ]
+    async with trio.open_nursery() as nursery:
+        for s in services:
+            await nursery.start(s.run)
+        for i, s in enumerate(services):
+            for j in range(i):
+                await s.connect(services[j].listen_addrs[0])
+        for d in drivers:
+            await nursery.start(d.run)
+        await drivers[0].wait_for_height(2)  # warm up the connections
+        start = time.perf_counter()
+        for d in drivers:
+            await d.wait_for_height(heights + 2)
+        elapsed = time.perf_counter() - start
+        nursery.cancel_scope.cancel()
+    first = [f.block_hash for f in apps[0].finalized[: heights + 2]]
+    assert all([f.block_hash for f in a.finalized[: heights + 2]] == first for a in apps)
+    return elapsed
+
+
 def per_op(fn: Callable[[], object], repeat: int) -> float:
     start = time.perf_counter()
     for _ in range(repeat):
@@ -142,9 +181,10 @@ def main() -> None:
     tx_counts = [int(x) for x in args.txs.split(",")]
 
     print(
-        "| store | validators | txs/block | heights | median s | heights/s | ms/height | ms per node-height |"
+        "| store | validators | txs/block | heights | median s | best s | heights/s (median) "
+        "| ms/height | ms per node-height |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     rates: dict[tuple[str, int, int], float] = {}
     for store in ("memory", "leveldb"):
         for txs in tx_counts:
@@ -168,6 +208,13 @@ def main() -> None:
                 f"{store}, {txs} txs/block: 4-validator / 1-validator rate {ratio:.2f} "
                 f"(the 4 nodes share one process; per node {4 * ratio:.2f})"
             )
+    print()
+    lib = [trio.run(run_libp2p, args.heights // 2) for _ in range(args.runs)]
+    med = statistics.median(lib)
+    print(
+        f"libp2p, 4 validators in one process, {args.heights // 2} empty heights: median "
+        f"{med:.3f} s, {1000 * med / (args.heights // 2):.1f} ms/height"
+    )
     print()
     print("| operation | µs |")
     print("|---|---|")
