@@ -3,7 +3,9 @@
 Hashes are keccak-256 (the EVM's hash) of the UTF-8 prompt and output text, so a contract or
 any client can recompute them. The fee is ``total_tokens * price_per_1k_tokens // 1000`` in wei.
 Attribution weights (contribution id -> basis points) are left empty here and filled in by the
-attribution engine; the chain's receipt adds the payer and the payer's EIP-712 signature.
+attribution engine; `InferenceReceipt.to_chain_receipt` maps it onto the settlement receipt of
+``datanets`` (the chain's), to which the payer adds an EIP-712 signature. The fee rule is the
+settlement's minimum: price x (input + output tokens) // 1000.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from eth_hash.auto import keccak
+
+from datanets.types import Receipt as ChainReceipt
 
 
 def keccak_hex(text: str) -> str:
@@ -57,6 +61,29 @@ class InferenceReceipt:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def to_chain_receipt(self, payer: bytes, worker: bytes) -> ChainReceipt:
+        """The chain's (unsigned) settlement receipt for this inference.
+
+        The nonce is the receipt id as an integer, so it is unique per receipt; the payer signs
+        the result as EIP-712 typed data (``datanets.receipts``) before the worker settles it.
+        """
+        if self.model_id is None or not str(self.model_id).isdigit():
+            raise ValueError(f"model id {self.model_id!r} is not a chain registry id")
+        if len(payer) != 20 or len(worker) != 20:
+            raise ValueError("payer and worker must be 20-byte addresses")
+        ids = tuple(sorted(int(c) for c in self.attribution))
+        return ChainReceipt(
+            model_id=int(self.model_id),
+            payer=payer,
+            worker=worker,
+            input_tokens=self.prompt_tokens,
+            output_tokens=self.completion_tokens,
+            fee=self.fee,
+            nonce=int(self.receipt_id, 16),
+            contribution_ids=ids,
+            weights=tuple(self.attribution[str(c)] for c in ids),
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InferenceReceipt:

@@ -1,7 +1,8 @@
 """Chain registry clients: the JSON-RPC one a worker uses beside a node, and a static one.
 
 The worker asks its node for a model's record with the JSON-RPC method `GET_MODEL_METHOD`
-(``openledger_getModel``, params ``[model_id]``), which answers null for an unknown model or an
+(``openledger_getModel``, params ``[model_id]``: a JSON number for the chain's numeric model
+ids, else the string), which answers null for an unknown model or an
 object with at least ``adapterHash`` (0x-hex); ``pricePer1kTokens`` (a quantity, hex or decimal),
 ``owner`` and ``retired`` are read when present.
 """
@@ -75,7 +76,8 @@ class JsonRpcRegistryClient:
         return reply.get("result")
 
     def get_model(self, model_id: str) -> RegisteredModel | None:
-        return parse_model(model_id, self.call(GET_MODEL_METHOD, [model_id]))
+        param: int | str = int(model_id) if model_id.isdigit() else model_id
+        return parse_model(model_id, self.call(GET_MODEL_METHOD, [param]))
 
     def close(self) -> None:
         self._client.close()

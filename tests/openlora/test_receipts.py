@@ -33,3 +33,18 @@ def test_hashes_fee_and_round_trip():
 def test_negative_values_are_refused():
     with pytest.raises(ValueError):
         _receipt(price_per_1k_tokens=-1)
+
+
+def test_maps_onto_the_chains_settlement_receipt():
+    from datanets.receipts import struct_hash
+
+    r = _receipt(model_id="42")
+    r = InferenceReceipt.from_dict({**r.to_dict(), "attribution": {"9": 2500, "3": 7500}})
+    chain = r.to_chain_receipt(b"\x01" * 20, b"\x02" * 20)
+    assert chain.model_id == 42 and chain.fee == r.fee
+    assert (chain.input_tokens, chain.output_tokens) == (1200, 300)
+    assert chain.contribution_ids == (3, 9) and chain.weights == (7500, 2500)
+    assert chain.nonce == int(r.receipt_id, 16)
+    assert len(struct_hash(chain)) == 32
+    with pytest.raises(ValueError):
+        _receipt(model_id="my-adapter").to_chain_receipt(b"\x01" * 20, b"\x02" * 20)
