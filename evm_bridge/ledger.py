@@ -75,6 +75,8 @@ class Ledger:
         fingerprint = _genesis_fingerprint(genesis)
         if self.store.exists(_GENESIS_KEY):
             if self.store[_GENESIS_KEY] != fingerprint:
+                if isinstance(backing, LevelDB):
+                    backing.close()
                 raise GenesisMismatchError(
                     "this data directory holds a chain with another genesis; "
                     "use a fresh directory (or --fresh to wipe it)"

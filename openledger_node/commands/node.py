@@ -240,6 +240,9 @@ def run_genesis_testnet(args: argparse.Namespace) -> int:
         nodes.append(entry)
     params = dict(MINIMAL_CONSENSUS_PARAMS)
     params["consensus.block_time_ms"] = int(args.block_time * 1000)
+    # A proposer executing a full block on a loaded machine needs more than the minimal
+    # preset's 1 s to get its proposal out; a dead proposer then costs 2 s, not 1.
+    params["consensus.timeout_propose_ms"] = 2000
     import time
 
     genesis = Genesis(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -129,14 +130,16 @@ def make_testnet(out: Path, validators: int, full_nodes: int = 0,
 
 def _free_port_block(size: int) -> int:
     """A base port with `size` consecutive free ports after it (best effort)."""
-    for _ in range(50):
-        base = 20000 + (os.getpid() * 97 + int(time.time() * 1000)) % 30000
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - size)
         sockets = []
         try:
             for port in range(base, base + size):
                 sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
             return base
         except OSError:
             continue
