@@ -115,3 +115,34 @@ async def test_static_peer_is_redialed_after_restart():
         await wait_until(lambda: b2.peer_count == 1 and a.peer_count == 1, timeout=10)
         assert a.peer_book()[0].static
         outer.cancel_scope.cancel()
+
+
+async def test_random_bytes_on_every_protocol_never_stop_the_node():
+    import random
+
+    from p2p.host import BLOCKS_PROTOCOL, PEERS_PROTOCOL, STATUS_PROTOCOL
+
+    rng = random.Random(7)
+    node, honest = make_service(MemoryChain(4)), make_service()
+    node.config.score.disconnect_below = -1e9  # keep the fuzzer connected for all rounds
+    rogue = make_service()
+    async with running(node, honest, rogue):
+        await mesh(node, honest, rogue)
+        protocols = [GOSSIP_PROTOCOL, STATUS_PROTOCOL, BLOCKS_PROTOCOL, PEERS_PROTOCOL]
+        for i in range(40):
+            data = rng.randbytes(rng.randrange(0, 300))
+            if i % 3 == 0:  # a plausible length prefix in front of random bytes
+                data = len(data).to_bytes(4, "big") + data
+            try:
+                stream = await rogue.host.new_stream(node.peer_id, [protocols[i % 4]])
+                await stream.write(data)
+                await stream.close()
+            except Exception:
+                pass
+        await trio.sleep(0.3)
+        assert node.scorer.score(rogue.peer_id) < 0
+        assert (await honest.request_status(node.peer_id)).height == 4
+        sub = node.subscribe(Kind.VOTE)
+        await honest.broadcast(Kind.VOTE, b"after the storm")
+        with trio.fail_after(5):
+            assert (await sub.receive()).data == b"after the storm"
