@@ -54,7 +54,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     testnet.add_argument("--chain-id", type=int, default=TESTNET_CHAIN_ID)
     testnet.add_argument("--base-port", type=int, default=18545,
                          help="node i gets RPC base+10i, WebSocket +1, p2p +2")
-    testnet.add_argument("--host", default="127.0.0.1")
+    testnet.add_argument("--host", default="127.0.0.1",
+                         help="address of every node (a loopback network)")
+    testnet.add_argument("--hosts", default="",
+                         help="comma-separated address per node (e.g. container IPs); each node "
+                         "then uses the base ports themselves")
+    testnet.add_argument("--rpc-host", default="",
+                         help="RPC listen address (default: the node's address; 0.0.0.0 in "
+                         "containers, which exposes RPC to the network)")
     testnet.add_argument("--fund", action="append", default=[], metavar="ADDRESS=AMOUNT",
                          help="genesis balance in OPEN (e.g. 0xabc...=1000; suffix 'wei' for wei)")
     testnet.add_argument("--block-time", type=float, default=1.0, help="target seconds per block")
@@ -211,18 +218,23 @@ def run_genesis_testnet(args: argparse.Namespace) -> int:
         print(f"error: {out} already holds a network", file=sys.stderr)
         return 1
     total = args.validators + args.full_nodes
+    hosts = [h.strip() for h in args.hosts.split(",") if h.strip()] if args.hosts else []
+    if hosts and len(hosts) != total:
+        print(f"error: --hosts names {len(hosts)} addresses for {total} nodes", file=sys.stderr)
+        return 2
     nodes: list[dict[str, Any]] = []
     validators = []
     for i in range(total):
         home = out / f"node{i}"
         home.mkdir(parents=True, exist_ok=True)
         identity = load_or_create_identity(home)
-        base = args.base_port + 10 * i
+        host = hosts[i] if hosts else args.host
+        base = args.base_port if hosts else args.base_port + 10 * i
         entry: dict[str, Any] = {
-            "name": f"node{i}", "home": str(home.resolve()),
-            "rpc": f"http://{args.host}:{base}", "ws": f"ws://{args.host}:{base + 1}",
+            "name": f"node{i}", "home": str(home.resolve()), "host": host,
+            "rpc": f"http://{host}:{base}", "ws": f"ws://{host}:{base + 1}",
             "rpc_port": base, "ws_port": base + 1, "p2p_port": base + 2,
-            "p2p": peer_multiaddr(listen_multiaddr(args.host, base + 2), identity.peer_id),
+            "p2p": peer_multiaddr(listen_multiaddr(host, base + 2), identity.peer_id),
             "validator": None,
         }
         if i < args.validators:
@@ -254,8 +266,9 @@ def run_genesis_testnet(args: argparse.Namespace) -> int:
         home = Path(entry["home"])
         genesis.save(home / "genesis.json")
         NodeConfig(
-            home=home, rpc_host=args.host, rpc_port=entry["rpc_port"], ws_port=entry["ws_port"],
-            p2p_host=args.host, p2p_port=entry["p2p_port"], moniker=entry["name"],
+            home=home, rpc_host=args.rpc_host or entry["host"], rpc_port=entry["rpc_port"],
+            ws_port=entry["ws_port"], p2p_host=entry["host"], p2p_port=entry["p2p_port"],
+            moniker=entry["name"],
             peers=tuple(other["p2p"] for other in nodes if other is not entry),
             validator_address=entry["validator"] or "",
         ).save()
