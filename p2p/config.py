@@ -16,6 +16,7 @@ DEFAULT_MAX_MESSAGE = {
     Kind.VOTE: 16 * KiB,
     Kind.EVIDENCE: 64 * KiB,
     Kind.DECISION: 9 * MiB,
+    Kind.IDONTWANT: 32,
 }
 
 
@@ -35,6 +36,9 @@ class P2PConfig:
     send_timeout: float = 10.0
     deliver_queue: int = 8192  # per subscribed kind, towards consensus / the tx pool
     max_message: dict[Kind, int] = field(default_factory=lambda: dict(DEFAULT_MAX_MESSAGE))
+    # Large messages (blocks) are announced with IDONTWANT to the other peers as soon as
+    # they arrive, before validation, so those peers skip relaying them back to us.
+    idontwant_min_bytes: int = 16 * KiB  # 0 disables
     seen_ttl: float = 300.0
     seen_max_entries: int = 200_000
     # Request/response

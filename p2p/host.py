@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import itertools
 import logging
 import random
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,7 @@ STATUS_PROTOCOL = TProtocol("/openledger/status/1.0.0")
 BLOCKS_PROTOCOL = TProtocol("/openledger/blocks/1.0.0")
 PEERS_PROTOCOL = TProtocol("/openledger/peers/1.0.0")
 ADDRS_PER_PEER = 4
+DONTWANT_ENTRIES = 10_000
 MAX_REQUEST_FRAME = 64
 WRITE_BATCH_BYTES = 256 * 1024
 
@@ -147,6 +149,7 @@ class _Session:
     peer_id: ID
     send: trio.MemorySendChannel[bytes]
     recv: trio.MemoryReceiveChannel[bytes]
+    epoch: int  # unique per connection: hints from an earlier connection do not apply
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
 
 
@@ -207,6 +210,9 @@ class P2PService:
         self._sessions: dict[ID, _Session] = {}
         self._book: dict[ID, PeerRecord] = {}
         self._changes: dict[ID, trio.Event] = {}
+        self._epochs = itertools.count()
+        # message id -> sessions (peer, epoch) that told us they already have it
+        self._dontwant: OrderedDict[bytes, set[tuple[ID, int]]] = OrderedDict()
         self._host: IHost | None = None
         self._nursery: trio.Nursery | None = None
         self._events_send, self._events_recv = trio.open_memory_channel[PeerEvent](10_000)
@@ -454,7 +460,7 @@ class P2PService:
             self._nursery.start_soon(self.disconnect, peer)
             return
         send, recv = trio.open_memory_channel[bytes](self.config.send_queue_frames)
-        session = _Session(peer, send, recv)
+        session = _Session(peer, send, recv, next(self._epochs))
         self._sessions[peer] = session
         record.connected = True
         self._nursery.start_soon(self._run_session, session)
@@ -545,6 +551,8 @@ class P2PService:
     # ------------------------------------------------------------------ gossip out
 
     def _gossip_frame(self, kind: Kind, data: bytes) -> tuple[bytes, bytes]:
+        if kind is Kind.IDONTWANT:
+            raise ValueError("IDONTWANT is a control message the service sends itself")
         limit = self.config.max_message[kind]
         if len(data) > limit:
             raise ValueError(f"{kind.name} of {len(data)} bytes exceeds the {limit} byte limit")
@@ -583,8 +591,11 @@ class P2PService:
         known = self._seen.known_by(msg_id)
         if exclude is not None:
             known.add(exclude)
+        dontwant = self._dontwant.get(msg_id, set())
         sessions = [
-            s for p, s in self._sessions.items() if p != exclude and not (skip_known and p in known)
+            s
+            for p, s in self._sessions.items()
+            if p != exclude and not (skip_known and p in known) and (p, s.epoch) not in dontwant
         ]
         sent = 0
         for session in sessions:
@@ -674,6 +685,9 @@ class P2PService:
         if len(body) > self.config.max_message[kind]:
             self._punish(peer, Offense.OVERSIZED)
             return
+        if kind is Kind.IDONTWANT:
+            self._on_dontwant(peer, body)
+            return
         msg_id = message_id(payload)
         if msg_id in self._seen:
             self.stats["gossip_duplicate"] += 1
@@ -682,6 +696,9 @@ class P2PService:
             if any(p not in known for p in self._sessions):  # peers that connected since
                 await self._fan_out(msg_id, encode_frame(payload), exclude=peer)
             return
+        threshold = self.config.idontwant_min_bytes
+        if threshold and len(body) >= threshold:
+            self._announce_dontwant(msg_id, peer)
         verdict = await self._validate(kind, body, peer)
         if verdict is ValidationResult.REJECT:
             self.stats["gossip_rejected"] += 1
@@ -698,6 +715,32 @@ class P2PService:
             msg_id, encode_frame(payload), exclude=peer
         )
         await self._deliver(GossipMessage(kind, body, peer))
+
+    def _on_dontwant(self, peer: ID, body: bytes) -> None:
+        """Remember that `peer` (on its current connection) needs no copy of message `body`."""
+        if len(body) != 32:
+            self._punish(peer, Offense.MALFORMED)
+            return
+        session = self._sessions.get(peer)
+        if session is None:
+            return
+        self.stats["idontwant_received"] += 1
+        self._dontwant.setdefault(body, set()).add((peer, session.epoch))
+        self._dontwant.move_to_end(body)
+        while len(self._dontwant) > DONTWANT_ENTRIES:  # a spammer only evicts hints
+            self._dontwant.popitem(last=False)
+
+    def _announce_dontwant(self, msg_id: bytes, sender: ID) -> None:
+        """Tell peers that may relay this large message to us that we have it (best effort)."""
+        frame = encode_frame(encode_gossip(Kind.IDONTWANT, msg_id))
+        for peer, session in self._sessions.items():
+            if peer == sender:
+                continue
+            try:
+                session.send.send_nowait(frame)
+                self.stats["idontwant_sent"] += 1
+            except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                pass  # only a hint: a full queue just means a duplicate may come
 
     async def _deliver(self, message: GossipMessage) -> None:
         subscribers = self._subscribers.get(message.kind, [])

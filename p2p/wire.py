@@ -31,6 +31,7 @@ class Kind(enum.IntEnum):
     VOTE = 3
     EVIDENCE = 4
     DECISION = 5  # a decided block with its commit certificate (catch-up for laggards)
+    IDONTWANT = 6  # control: "I already have message <32-byte id>, do not relay it to me"
 
 
 def encode_frame(payload: bytes) -> bytes:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from p2p.abc import ValidationResult
-from p2p.wire import Kind
+from p2p.wire import Kind, encode_frame, encode_gossip
 from tests.p2p.conftest import line, make_service, mesh, running
 
 
@@ -176,3 +177,45 @@ async def test_inbound_peers_beyond_max_peers_are_refused():
         await trio.sleep(0.5)
         assert hub.connected_peers() == [x.peer_id]
         assert y.peer_count == 0
+
+
+async def slow_accept(body, peer):
+    await trio.sleep(0.05)  # validation time of a real block
+    return ValidationResult.ACCEPT
+
+
+async def relays_of_large_messages(idontwant_min_bytes: int) -> int:
+    nodes = [make_service(idontwant_min_bytes=idontwant_min_bytes) for _ in range(4)]
+    async with running(*nodes):
+        await mesh(*nodes)
+        for node in nodes:
+            node.set_validator(Kind.PROPOSAL, slow_accept)
+        subs = [node.subscribe(Kind.PROPOSAL) for node in nodes[1:]]
+        blocks = [bytes([i]) * 64 * 1024 for i in range(3)]
+        for block in blocks:
+            await nodes[0].broadcast(Kind.PROPOSAL, block)
+        for sub in subs:
+            assert sorted(m.data for m in await collect(sub, 3, timeout=10)) == blocks
+        await trio.sleep(0.2)
+        for sub in subs:
+            assert (await collect(sub, 1, timeout=0.05)) == []
+        return sum(node.stats["gossip_relayed"] for node in nodes)
+
+
+async def test_idontwant_spares_relaying_large_messages_to_peers_that_have_them():
+    assert await relays_of_large_messages(idontwant_min_bytes=0) == 3 * 3 * 2  # plain flooding
+    # Each receiver announced the block before validating it, so (barring a very slow
+    # scheduler) nobody relays it to a peer that already has it.
+    assert await relays_of_large_messages(idontwant_min_bytes=16 * 1024) <= 3
+
+
+async def test_idontwant_is_internal_and_checked():
+    a, b = make_service(), make_service()
+    async with running(a, b):
+        await line(a, b)
+        with pytest.raises(ValueError):
+            await a.broadcast(Kind.IDONTWANT, bytes(32))
+        await a._fan_out(b"x", encode_frame(encode_gossip(Kind.IDONTWANT, b"short")), None)
+        with trio.fail_after(5):
+            while b.stats["offense_malformed"] == 0:
+                await trio.sleep(0.02)
