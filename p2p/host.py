@@ -591,7 +591,9 @@ class P2PService:
         known = self._seen.known_by(msg_id)
         if exclude is not None:
             known.add(exclude)
-        dontwant = self._dontwant.get(msg_id, set())
+        # IDONTWANT hints only spare relays: our own (re)broadcasts always go out, since a
+        # peer that hinted may still have IGNOREd the message and need a retransmission.
+        dontwant = self._dontwant.get(msg_id, set()) if exclude is not None else set()
         sessions = [
             s
             for p, s in self._sessions.items()
