@@ -504,10 +504,11 @@ class ConsensusDriver:
         await self._execute(sm.handle(event))
 
     def _wal_write(self, height: int, event: Event, *, sync: bool = False) -> None:
-        """Log an input before it is applied. Peer messages and timeouts are written without
-        fsync; our own signed messages with it (which makes everything before them durable
-        too) and before they are broadcast, so a signature that left this node always comes
-        back, with the lock it implied, after a crash."""
+        """Log an input before it is applied. Peer messages, timeouts, our prevotes and
+        proposals are written without fsync; our precommits with it, before they are
+        broadcast, which makes everything logged before them durable too (CometBFT flushes
+        its WAL before signing): a precommit that left this node always comes back after a
+        crash together with the prevotes that locked us."""
         if self._replaying:
             return
         self.db.wal_append(height, self._wal_seq, encode_event(event), sync=sync)
@@ -567,7 +568,9 @@ class ConsensusDriver:
             log.warning("not voting: %s", exc)
             return []
         event = VoteReceived(vote)
-        self._wal_write(sm.height, event, sync=True)
+        # Only a precommit implies a lock that must survive a crash once it is out; a lost
+        # prevote or proposal is harmless (the signer still refuses to sign another one).
+        self._wal_write(sm.height, event, sync=action.vote_type is VoteType.PRECOMMIT)
         follow_up = sm.handle(event)
         if not self._replaying:
             await self.transport.broadcast(vote)
@@ -599,7 +602,7 @@ class ConsensusDriver:
             log.warning("not proposing: %s", exc)
             return []
         event = ProposalReceived(proposal)
-        self._wal_write(sm.height, event, sync=True)
+        self._wal_write(sm.height, event)
         follow_up = sm.handle(event)
         if not self._replaying:
             await self.transport.broadcast(proposal)

@@ -2,7 +2,7 @@
 
 Like CometBFT's FilePV, it signs nothing below the last (height, round, step) it signed and,
 at the same (height, round, step), only the identical payload (returning the earlier
-signature). The state file is replaced atomically (write, fsync, rename) before a signature is
+signature). The state file is replaced atomically (write, fsync, rename, fsync the folder) before a signature is
 handed out, so a crash at any point and a restart can never produce two different signatures
 for one step.
 """
@@ -145,4 +145,13 @@ class PrivValidator(SignerAPI):
             finally:
                 os.close(fd)
             os.replace(tmp, self._path)
+            _fsync_dir(self._path.parent)  # make the rename itself durable
         self._last = state
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
