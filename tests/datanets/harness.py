@@ -26,7 +26,8 @@ class Sim:
     """Every call either applies whole or changes nothing, as an EVM transaction would."""
 
     def __init__(self, params: dict[str, Any] | None = None,
-                 balances: dict[bytes, int] | None = None) -> None:
+                 balances: dict[bytes, int] | None = None, chain_id: int = CHAIN_ID) -> None:
+        self.chain_id = chain_id
         self.stores = {space: DictWordStore() for space in Space}
         for space, words in genesis_words(params or {}).items():
             for slot, value in words.items():
@@ -48,7 +49,7 @@ class Sim:
         if self.balances.get(sender, 0) < value:
             raise ValueError("insufficient funds")
         snapshot = {s: dict(st.words) for s, st in self.stores.items()}
-        ctx = CallContext(sender, value, self.block_number, CHAIN_ID)
+        ctx = CallContext(sender, value, self.block_number, self.chain_id)
         try:
             result = fn(self.ledger, ctx, *args)
         except Exception:
