@@ -21,14 +21,14 @@ import itertools
 import logging
 import random
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import multiaddr
 import trio
 from libp2p import new_host
-from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import IHost, INetStream
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
@@ -39,6 +39,14 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from p2p.abc import SyncProviderAPI, ValidationResult, Validator
 from p2p.config import P2PConfig
+from p2p.errors import (
+    MalformedAnswer,
+    P2PError,
+    PeerUnavailable,
+    ProtocolError,
+    RequestRefused,
+    RequestTimeout,
+)
 from p2p.identity import (
     AddressError,
     NodeIdentity,
@@ -46,9 +54,20 @@ from p2p.identity import (
     parse_peer_addr,
     peer_multiaddr,
 )
+from p2p.peers import ConnectionNotifee, PeerEvent, PeerRecord
+from p2p.reqresp import (
+    BLOCKS_PROTOCOL,
+    PEERS_PROTOCOL,
+    STATUS_PROTOCOL,
+    Answer,
+    answer_blocks,
+    answer_status,
+    send_request,
+    serve_request,
+)
 from p2p.scoring import Offense, PeerScorer
 from p2p.seen import SeenCache
-from p2p.streams import FrameReader, StreamEnded, write_frame
+from p2p.streams import FrameReader, StreamEnded
 from p2p.wire import (
     BlockRangeRequest,
     BlockWithCertificate,
@@ -61,47 +80,35 @@ from p2p.wire import (
     decode_gossip,
     decode_peers_response,
     decode_status_response,
-    encode_blocks_response,
-    encode_error_response,
     encode_frame,
     encode_gossip,
     encode_peers_response,
-    encode_status_response,
 )
+
+_T = TypeVar("_T")
+
+__all__ = [  # what callers import from here (errors and records live in their own modules)
+    "BLOCKS_PROTOCOL",
+    "GOSSIP_PROTOCOL",
+    "PEERS_PROTOCOL",
+    "STATUS_PROTOCOL",
+    "GossipMessage",
+    "P2PError",
+    "P2PService",
+    "PeerEvent",
+    "PeerRecord",
+    "PeerUnavailable",
+    "ProtocolError",
+    "RequestRefused",
+    "RequestTimeout",
+]
 
 log = logging.getLogger("openledger.p2p")
 
 GOSSIP_PROTOCOL = TProtocol("/openledger/gossip/1.0.0")
-STATUS_PROTOCOL = TProtocol("/openledger/status/1.0.0")
-BLOCKS_PROTOCOL = TProtocol("/openledger/blocks/1.0.0")
-PEERS_PROTOCOL = TProtocol("/openledger/peers/1.0.0")
 ADDRS_PER_PEER = 4
 DONTWANT_ENTRIES = 10_000
-MAX_REQUEST_FRAME = 64
 WRITE_BATCH_BYTES = 256 * 1024
-
-# A request handler: the request frame in, the response frame's payload out.
-_Answer = Callable[[bytes], Awaitable[bytes]]
-
-
-class P2PError(Exception):
-    """A p2p operation failed (base class of the errors callers may catch)."""
-
-
-class RequestTimeout(P2PError):
-    """A peer did not answer a request in time."""
-
-
-class ProtocolError(P2PError):
-    """A peer answered with malformed bytes (it has been scored down)."""
-
-
-class PeerUnavailable(P2PError):
-    """No stream could be opened to the peer, or it reset the stream."""
-
-
-class RequestRefused(P2PError):
-    """The peer answered our request with an error (e.g. it serves no blocks)."""
 
 
 @dataclass(frozen=True)
@@ -113,35 +120,6 @@ class GossipMessage:
     sender: ID
 
 
-@dataclass(frozen=True)
-class PeerEvent:
-    """A peer connected (`connected=True`) or went away."""
-
-    peer_id: ID
-    connected: bool
-
-
-@dataclass
-class PeerRecord:
-    """An entry of the peer book."""
-
-    peer_id: ID
-    addrs: list[str] = field(default_factory=list)
-    static: bool = False
-    connected: bool = False
-    status: ChainStatus | None = None
-    dial_failures: int = 0
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "peer_id": self.peer_id.to_base58(),
-            "addrs": list(self.addrs),
-            "static": self.static,
-            "connected": self.connected,
-            "height": None if self.status is None else self.status.height,
-        }
-
-
 @dataclass
 class _Session:
     """The outbound half of a connection: a bounded queue and the task that drains it."""
@@ -151,37 +129,6 @@ class _Session:
     recv: trio.MemoryReceiveChannel[bytes]
     epoch: int  # unique per connection: hints from an earlier connection do not apply
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-
-
-class _Notifee(INotifee):
-    """Forwards libp2p connection events to the service's event loop without blocking."""
-
-    def __init__(self, events: trio.MemorySendChannel[PeerEvent]) -> None:
-        self._events = events
-
-    def _post(self, conn: INetConn, connected: bool) -> None:
-        try:
-            self._events.send_nowait(PeerEvent(conn.muxed_conn.peer_id, connected))
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-            log.warning("p2p event queue unavailable; connection event lost")
-
-    async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self._post(conn, True)
-
-    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        self._post(conn, False)
-
-    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        return None
-
-    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        return None
-
-    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        return None
-
-    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        return None
 
 
 def message_id(payload: bytes) -> bytes:
@@ -312,7 +259,7 @@ class P2PService:
         host.set_stream_handler(STATUS_PROTOCOL, self._handle_status_request)
         host.set_stream_handler(BLOCKS_PROTOCOL, self._handle_blocks_request)
         host.set_stream_handler(PEERS_PROTOCOL, self._handle_peers_request)
-        host.get_network().register_notifee(_Notifee(self._events_send))
+        host.get_network().register_notifee(ConnectionNotifee(self._events_send))
         async with host.run(listen_addrs=[self._listen_addr()]):
             self._host = host
             # libp2p's auto-connector would redial any peer in the peerstore, banned ones
@@ -754,106 +701,52 @@ class P2PService:
 
     # ------------------------------------------------------------------ request/response
 
-    async def _serve(self, stream: INetStream, answer: _Answer) -> None:
-        peer = stream.muxed_conn.peer_id
-        try:
-            with trio.fail_after(self.config.request_timeout):
-                try:
-                    request = await FrameReader(stream, MAX_REQUEST_FRAME).read_frame()
-                    response = await answer(request)
-                except (DecodeError, StreamEnded) as exc:
-                    self._punish(peer, Offense.MALFORMED)
-                    response = encode_error_response(f"bad request: {exc}")
-                await write_frame(stream, response)
-                self.stats["requests_served"] += 1
-        except Exception as exc:
-            log.debug("request from %s failed: %r", peer, exc)
-        finally:
-            with trio.move_on_after(1) as cleanup:
-                cleanup.shield = True
-                try:
-                    await stream.close()
-                except Exception:
-                    pass
+    async def _serve(self, stream: INetStream, answer: Answer) -> None:
+        if not await serve_request(stream, answer, self.config.request_timeout):
+            self._punish(stream.muxed_conn.peer_id, Offense.MALFORMED)
+        self.stats["requests_served"] += 1
 
     async def _handle_status_request(self, stream: INetStream) -> None:
-        await self._serve(stream, self._answer_status)
+        await self._serve(stream, lambda request: answer_status(self.sync_provider, request))
 
     async def _handle_blocks_request(self, stream: INetStream) -> None:
-        await self._serve(stream, self._answer_blocks)
+        await self._serve(
+            stream,
+            lambda request: answer_blocks(
+                self.sync_provider,
+                request,
+                self.config.max_blocks_per_request,
+                self.config.max_response_bytes,
+            ),
+        )
 
-    async def _answer_status(self, request: bytes) -> bytes:
-        if request:
-            raise DecodeError("a status request carries no body")
-        if self.sync_provider is None:
-            return encode_error_response("this node serves no status")
+    async def _request(
+        self, peer: ID, protocol: TProtocol, payload: bytes, decode: Callable[[bytes], _T]
+    ) -> _T:
+        """One request and its decoded answer within `request_timeout`; a peer whose answer
+        does not decode is scored down."""
         try:
-            status = await self.sync_provider.get_status()
-        except Exception as exc:
-            log.exception("sync provider failed on status")
-            return encode_error_response(f"cannot read status: {type(exc).__name__}")
-        return encode_status_response(status)
-
-    async def _answer_blocks(self, request: bytes) -> bytes:
-        req = BlockRangeRequest.decode(request)
-        if self.sync_provider is None:
-            return encode_error_response("this node serves no blocks")
-        count = min(req.count, self.config.max_blocks_per_request)
-        if count == 0:
-            return encode_error_response("count must be at least 1")
-        try:
-            items = await self.sync_provider.get_blocks(req.start, count)
-        except Exception as exc:
-            log.exception("sync provider failed on blocks %d+%d", req.start, count)
-            return encode_error_response(f"cannot read blocks: {type(exc).__name__}")
-        budget = self.config.max_response_bytes - 16
-        kept: list[BlockWithCertificate] = []
-        for item in items[:count]:
-            budget -= 8 + len(item.block) + len(item.certificate)
-            if budget < 0:
-                break
-            kept.append(item)
-        return encode_blocks_response(kept)
-
-    async def _request(self, peer: ID, protocol: TProtocol, payload: bytes) -> bytes:
-        """One request, one framed answer, within `request_timeout`."""
-        stream: INetStream | None = None
-        try:
-            with trio.fail_after(self.config.request_timeout):
-                try:
-                    stream = await self.host.new_stream(peer, [protocol])
-                    await write_frame(stream, payload)
-                    return await FrameReader(stream, self.config.max_response_bytes).read_frame()
-                except DecodeError as exc:
-                    self._punish(peer, Offense.BAD_RESPONSE)
-                    raise ProtocolError(f"bad answer from {peer}: {exc}") from exc
-                except StreamEnded as exc:
-                    raise ProtocolError(f"{peer} closed the stream without answering") from exc
-                except (P2PError, trio.TooSlowError):
-                    raise
-                except Exception as exc:
-                    raise PeerUnavailable(f"{protocol} request to {peer} failed: {exc}") from exc
-        except trio.TooSlowError as exc:
-            raise RequestTimeout(f"{peer} did not answer {protocol} in time") from exc
-        finally:
-            if stream is not None:
-                with trio.move_on_after(1) as cleanup:
-                    cleanup.shield = True
-                    try:
-                        await stream.close()
-                    except Exception:
-                        pass
+            answer = await send_request(
+                self.host,
+                peer,
+                protocol,
+                payload,
+                self.config.request_timeout,
+                self.config.max_response_bytes,
+            )
+            try:
+                return decode(answer)
+            except RemoteError as exc:
+                raise RequestRefused(f"{peer} refused a {protocol} request: {exc}") from exc
+            except DecodeError as exc:
+                raise MalformedAnswer(f"bad {protocol} answer from {peer}: {exc}") from exc
+        except MalformedAnswer:
+            self._punish(peer, Offense.BAD_RESPONSE)
+            raise
 
     async def request_status(self, peer: ID) -> ChainStatus:
         """Ask a peer for its chain status (also recorded in the peer book)."""
-        answer = await self._request(peer, STATUS_PROTOCOL, b"")
-        try:
-            status = decode_status_response(answer)
-        except RemoteError as exc:
-            raise RequestRefused(f"{peer} refused a status request: {exc}") from exc
-        except DecodeError as exc:
-            self._punish(peer, Offense.BAD_RESPONSE)
-            raise ProtocolError(f"bad status from {peer}: {exc}") from exc
+        status = await self._request(peer, STATUS_PROTOCOL, b"", decode_status_response)
         self._record(peer).status = status
         return status
 
@@ -866,16 +759,10 @@ class P2PService:
             raise ValueError(
                 f"count must be 1..{self.config.max_blocks_per_request} and start >= 0"
             )
-        answer = await self._request(
-            peer, BLOCKS_PROTOCOL, BlockRangeRequest(start, count).encode()
+        request = BlockRangeRequest(start, count).encode()
+        return await self._request(
+            peer, BLOCKS_PROTOCOL, request, lambda data: decode_blocks_response(data, count)
         )
-        try:
-            return decode_blocks_response(answer, count)
-        except RemoteError as exc:
-            raise RequestRefused(f"{peer} refused a block request: {exc}") from exc
-        except DecodeError as exc:
-            self._punish(peer, Offense.BAD_RESPONSE)
-            raise ProtocolError(f"bad blocks answer from {peer}: {exc}") from exc
 
     async def _handle_peers_request(self, stream: INetStream) -> None:
         await self._serve(stream, self._answer_peers)
@@ -903,14 +790,10 @@ class P2PService:
 
     async def request_peers(self, peer: ID) -> list[str]:
         """Ask a peer for the addresses of its peers (`/ip4/.../tcp/.../p2p/ID` strings)."""
-        answer = await self._request(peer, PEERS_PROTOCOL, b"")
-        try:
-            return decode_peers_response(answer, self.config.max_shared_addrs)
-        except RemoteError as exc:
-            raise RequestRefused(f"{peer} refused a peers request: {exc}") from exc
-        except DecodeError as exc:
-            self._punish(peer, Offense.BAD_RESPONSE)
-            raise ProtocolError(f"bad peers answer from {peer}: {exc}") from exc
+        limit = self.config.max_shared_addrs
+        return await self._request(
+            peer, PEERS_PROTOCOL, b"", lambda data: decode_peers_response(data, limit)
+        )
 
     async def _discover(self) -> None:
         """While below `target_peers`, learn peers from connected ones and dial new ones once."""
