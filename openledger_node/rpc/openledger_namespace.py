@@ -16,6 +16,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import trio
+
 from datanets.abc import SPACE_ADDRESSES, Space
 from datanets.attribution import AttributionIndex
 from datanets.ledger import CONTRIBUTION_COUNT, DATANET_COUNT, MODEL_COUNT, Ledger
@@ -225,7 +227,7 @@ async def protocol_info(ctx: RpcContext) -> dict[str, Any]:
 
 
 # -- attribution ---------------------------------------------------------------------------
-MAX_INDEX_BYTES = 8 * 1024 * 1024  # contents indexed per model (pure-Python work on the loop)
+MAX_INDEX_BYTES = 4 * 1024 * 1024  # contents indexed per model (about 4 s of pure Python)
 _INDEX_CACHE_SIZE = 4
 
 
@@ -245,9 +247,12 @@ def _model_contributions(ledger: Ledger, model_id: int) -> list[tuple[int, bytes
     return out
 
 
-def _attribution_index(ctx: RpcContext, model_id: int) -> tuple[AttributionIndex, list[int]]:
+async def _attribution_index(ctx: RpcContext,
+                             model_id: int) -> tuple[AttributionIndex, list[int]]:
     """The model's index over the contents this node holds, cached: a model's versions never
-    change, so neither does its index (unless contents arrive that were missing)."""
+    change, so neither does its index (unless contents arrive that were missing). The state
+    and the store are read here; the suffix array is built in a worker thread, so a large
+    datanet delays the event loop by GIL switches instead of stalling it for the whole build."""
     cache: OrderedDict[int, tuple[AttributionIndex, list[int]]] = ctx.extensions.setdefault(
         "attribution_indexes", OrderedDict())
     cached = cache.get(model_id)
@@ -268,7 +273,10 @@ def _attribution_index(ctx: RpcContext, model_id: int) -> tuple[AttributionIndex
             raise server_error(f"model {model_id}'s datanets exceed {MAX_INDEX_BYTES} bytes to "
                                "index on this node")
         texts[cid] = data.decode("utf-8", errors="replace")
-    entry = (AttributionIndex(texts), missing)
+    lock: trio.Lock = ctx.extensions.setdefault("attribution_lock", trio.Lock())
+    async with lock:  # one build at a time
+        index = await trio.to_thread.run_sync(AttributionIndex, texts)
+    entry = (index, missing)
     cache[model_id] = entry
     while len(cache) > _INDEX_CACHE_SIZE:
         cache.popitem(last=False)
@@ -286,7 +294,7 @@ async def attribute(ctx: RpcContext, model_id: Any, text: Any,
     limit = _id(max_contributions, "maxContributions")
     if not 1 <= limit <= 64:
         raise invalid_params("invalid argument 2: maxContributions must be within 1..64")
-    index, missing = _attribution_index(ctx, _id(model_id, "model id"))
+    index, missing = await _attribution_index(ctx, _id(model_id, "model id"))
     result = index.attribute(text, limit)
     return {
         "weights": {str(cid): bps for cid, bps in result.weights.items()},
