@@ -8,11 +8,18 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
+from eth_hash.auto import keccak
 
 from consensus.driver import ConsensusDriver, DriverConfig
 from consensus.signer import PrivValidator
-from consensus.store import ConsensusDB, MemoryStore
-from consensus.types import Validator, ValidatorSet, VoteType, address_from_private_key
+from consensus.store import ConsensusDB, LevelDBStore, MemoryStore
+from consensus.types import (
+    Validator,
+    ValidatorSet,
+    VoteType,
+    address_from_private_key,
+    encode_message,
+)
 from tests.consensus.cluster import Cluster
 from tests.consensus.factories import vote
 from tests.consensus.kvapp import KVApp
@@ -495,3 +502,55 @@ async def test_status_and_evidence_expiry(autojump_clock: trio.testing.MockClock
         assert all(e.height >= driver.height + 1 - 2 for e in driver.pending_evidence())
         assert all(e.height >= driver.height + 1 - 2 for e in driver.db.pending_evidence())
         nursery.cancel_scope.cancel()
+
+
+async def test_lock_survives_a_restart(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """A validator that precommitted (locked) and crashed is locked again after the restart."""
+    from consensus.memory import MemoryNetwork
+    from tests.consensus.cluster import FAST
+    from tests.consensus.factories import CHAIN_ID, make_keys, make_valset, proposal
+
+    keys = make_keys(4)
+    vset = make_valset(keys)
+    addr = {address_from_private_key(k): k for k in keys}
+    proposer = addr[vset.proposer_for_round(0)]
+    me = next(k for k in keys if k != proposer)
+    helpers = [k for k in keys if k != me][:2]
+    app = KVApp(tuple(Validator(address_from_private_key(k), 10) for k in keys))
+    store = LevelDBStore.open(tmp_path / "db")
+    network = MemoryNetwork()
+    config = DriverConfig(CHAIN_ID, timeouts=FAST, rebroadcast_interval=0.5)
+
+    def new_driver() -> ConsensusDriver:
+        return ConsensusDriver(
+            app,
+            network.endpoint("me"),
+            ConsensusDB(store),
+            PrivValidator(me, tmp_path / "pv.json"),
+            config,
+        )
+
+    block = KVApp.encode_block(
+        1, 1_700_000_000, address_from_private_key(proposer), app.last_hash, [], ()
+    )
+    block_hash = keccak(block)
+    async with trio.open_nursery() as nursery:
+        driver = new_driver()
+        await nursery.start(driver.run)
+        network.inject("others", encode_message(proposal(proposer, 1, 0, block, block_hash)))
+        for k in helpers:
+            network.inject("others", encode_message(vote(k, 1, 0, VoteType.PREVOTE, block_hash)))
+        await trio.sleep(0.2)
+        sm = driver.round_state
+        assert sm is not None and sm.locked_round == 0 and sm.round == 0
+        nursery.cancel_scope.cancel()
+    async with trio.open_nursery() as nursery:
+        driver = new_driver()
+        await nursery.start(driver.run)
+        sm = driver.round_state
+        assert sm is not None and driver.wal_replayed > 0
+        assert sm.locked_round == 0 and sm.locked is not None and sm.locked.block_hash == block_hash
+        nursery.cancel_scope.cancel()
+    store.close()
