@@ -23,7 +23,7 @@ OUTBOUND_QUEUE = 4096
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 256
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: connections live in a set
 class Connection:
     """One WebSocket client: its outbound queue and its subscriptions."""
 
