@@ -89,7 +89,7 @@ def test_one_validator_down_three_keep_finalizing_then_it_catches_up(
     wait_for(lambda: height(network[0]) >= start + 3, 60, "3 more blocks with 3 of 4 up")
     down.start()
     target = height(network[0])
-    wait_for(lambda: height(down) >= target, 90, "the restarted validator to catch up")
+    wait_for(lambda: height(down) >= target, 180, "the restarted validator to catch up")
     assert block_at(down, target)["hash"] == block_at(network[0], target)["hash"]
 
 
@@ -102,7 +102,7 @@ def test_two_of_four_down_halts_then_resumes(network: list[NodeProcess]) -> None
     assert height(network[0]) <= stalled + 1, "finalized without a 2/3 quorum"
     assert height(network[1]) <= stalled + 1
     network[2].start()
-    wait_for(lambda: height(network[0]) >= stalled + 3, 90, "the chain to resume")
+    wait_for(lambda: height(network[0]) >= stalled + 3, 180, "the chain to resume")
     network[3].start()
 
 
@@ -110,7 +110,7 @@ def test_fresh_full_node_syncs_from_genesis(network: list[NodeProcess]) -> None:
     full = network[4]
     full.start()
     target = height(network[0])
-    wait_for(lambda: height(full) >= target, 90, "the full node to sync")
+    wait_for(lambda: height(full) >= target, 180, "the full node to sync")
     assert block_at(full, target)["hash"] == block_at(network[0], target)["hash"]
     info = rpc_result(full.url, "openledger_nodeInfo")
     assert info["validator"] is False
