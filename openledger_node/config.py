@@ -36,6 +36,13 @@ class NodeConfig:
     validator_address: str = ""  # empty: a full node that does not vote
     validator_password_file: str = "validator_password"
     moniker: str = "openledger-node"
+    # The OpenLoRA worker beside the node (a child process talking to it over JSON-RPC).
+    lora_worker: bool = False
+    lora_host: str = "127.0.0.1"
+    lora_port: int = 8000
+    lora_base_model: str = ""  # empty: the default model (SmolLM2-135M-Instruct)
+    lora_adapters_dir: str = "adapters"  # relative to home
+    lora_args: tuple[str, ...] = ()  # further `openledger lora serve` flags
 
     def __post_init__(self) -> None:
         for name in ("rpc_port", "ws_port", "p2p_port"):

@@ -183,12 +183,43 @@ class Node:
                 await nursery.start(serve_rpc, app, self.rpc_binds, self.shutdown)
                 if self.producer is not None:
                     nursery.start_soon(self.producer.run)
+                if self.config.lora_worker:
+                    nursery.start_soon(self._run_lora_worker)
                 task_status.started()
                 await self.shutdown.wait()
                 await trio.sleep(1.0)  # let hypercorn close its connections
                 nursery.cancel_scope.cancel()
         finally:
             self.ledger.close()
+
+    async def _run_lora_worker(self) -> None:
+        """Run the OpenLoRA worker as a child process for as long as the node runs."""
+        from openlora.service import start_worker_process
+
+        config = self.config
+        adapters = config.home / config.lora_adapters_dir
+        adapters.mkdir(parents=True, exist_ok=True)
+        rpc_host = "127.0.0.1" if config.rpc_host in ("0.0.0.0", "::") else config.rpc_host
+        process = start_worker_process(
+            config.lora_host, config.lora_port, config.lora_base_model or None, adapters,
+            extra_args=["--rpc-url", f"http://{rpc_host}:{config.rpc_port}",
+                        "--receipts-file", str(config.home / "inference_receipts.jsonl"),
+                        *config.lora_args],
+        )
+        log.info("OpenLoRA worker started (pid %d) on %s:%d", process.pid, config.lora_host,
+                 config.lora_port)
+        try:
+            while process.poll() is None:
+                await trio.sleep(1)
+            log.error("OpenLoRA worker exited with status %s", process.returncode)
+        finally:
+            if process.poll() is None:
+                process.terminate()  # the worker shuts down gracefully on SIGTERM
+                with trio.CancelScope(shield=True), trio.move_on_after(10):
+                    while process.poll() is None:
+                        await trio.sleep(0.1)
+                if process.poll() is None:
+                    process.kill()
 
     async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

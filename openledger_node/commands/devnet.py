@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="seconds between blocks (0 or absent: a block per transaction batch)")
     parser.add_argument("--accounts", type=int, default=10, help="funded dev accounts (default 10)")
     parser.add_argument("--fresh", action="store_true", help="wipe the data directory first")
+    parser.add_argument("--with-lora", action="store_true",
+                        help="also run the OpenLoRA worker (adapters in HOME/adapters, port 8000)")
     parser.set_defaults(func=run)
 
 
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         genesis = prepare_home(args.home, args.accounts, args.fresh)
         config = NodeConfig.load(args.home).with_overrides(
             rpc_host=args.host, rpc_port=args.port, ws_port=args.ws_port,
-            block_time=args.block_time,
+            block_time=args.block_time, lora_worker=True if args.with_lora else None,
         )
     except (GenesisError, ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

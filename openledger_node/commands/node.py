@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     run = subparsers.add_parser("run", help="run a node of a network (consensus, p2p, RPC)")
     run.add_argument("--home", type=Path, default=DEFAULT_HOME)
+    run.add_argument("--with-lora", action="store_true",
+                     help="also run the OpenLoRA worker beside the node (config: lora_*)")
     run.add_argument("--double-sign-for-tests", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=run_node)
 
@@ -126,6 +128,8 @@ def run_node(args: argparse.Namespace) -> int:
 
     try:
         config = NodeConfig.load(args.home)
+        if args.with_lora:
+            config = config.with_overrides(lora_worker=True)
         genesis = Genesis.load(config.genesis_path)
         key = load_validator_key(config)
     except (ConfigError, GenesisError) as exc:
