@@ -10,7 +10,7 @@ shows its reason; nothing the call did is kept.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from eth.abc import ComputationAPI
 from eth.exceptions import Revert
@@ -32,7 +32,7 @@ Handler = Callable[[Ledger, CallContext, tuple[Any, ...]], Any]
 ExtraGas = Callable[[Ledger, str, tuple[Any, ...]], int]
 
 
-def revert(computation: ComputationAPI, reason: str) -> None:
+def revert(computation: ComputationAPI, reason: str) -> NoReturn:
     computation.output = error_data(reason)
     raise Revert(computation.output)
 
@@ -55,7 +55,6 @@ def run_call(
     function = _by_selector(interface).get(data[:4])
     if function is None:
         revert(computation, f"{interface.name}: unknown function selector 0x{data[:4].hex()}")
-        raise AssertionError  # unreachable: revert raises
     if msg.is_static and function.mutability != "view":
         revert(computation, f"{interface.name}.{function.name}: state change under STATICCALL")
     if msg.value and function.mutability != "payable":
@@ -64,7 +63,6 @@ def run_call(
         args = function.decode(data[4:])
     except Exception:
         revert(computation, f"{interface.name}.{function.name}: malformed arguments")
-        raise AssertionError from None
     ledger = Ledger(stores_for(computation, space))
     if extra_gas is not None:
         computation.consume_gas(extra_gas(ledger, function.name, args), f"{function.name} work")
@@ -78,7 +76,6 @@ def run_call(
         outputs = handlers[function.name](ledger, ctx, args)
     except RuleError as exc:
         revert(computation, str(exc))
-        raise AssertionError from None
     if outputs is None:
         outputs = ()
     elif not isinstance(outputs, tuple):
@@ -108,7 +105,9 @@ def _pay(computation: ComputationAPI, ctx: CallContext) -> None:
         # OPERATION
         source = Address(SPACE_ADDRESSES[transfer.source])
         if state.get_balance(source) < transfer.amount:
-            raise AssertionError("precompile account holds less than its liabilities")
+            # Broken invariant (the account must hold every liability): refuse the call rather
+            # than halt the chain.
+            revert(computation, "internal error: precompile account underfunded")
         state.delta_balance(source, -transfer.amount)
         state.delta_balance(to, transfer.amount)
 
