@@ -112,19 +112,39 @@ def _pay(computation: ComputationAPI, ctx: CallContext) -> None:
         state.delta_balance(to, transfer.amount)
 
 
+def _word(solidity_type: str, value: Any) -> bytes | None:
+    """A static value's 32-byte ABI word, without eth-abi's generic machinery (logs are on
+    the settlement hot path: one per receipt); None for types left to eth-abi."""
+    if solidity_type.startswith("uint") and isinstance(value, int) and 0 <= value < 1 << 256:
+        return value.to_bytes(32, "big")
+    if solidity_type == "address" and isinstance(value, bytes) and len(value) == 20:
+        return value.rjust(32, b"\x00")
+    if solidity_type == "bytes32" and isinstance(value, bytes) and len(value) == 32:
+        return value
+    if solidity_type == "bool" and isinstance(value, bool):
+        return int(value).to_bytes(32, "big")
+    return None
+
+
 def _emit(computation: ComputationAPI, own: bytes, interface: Interface,
           ctx: CallContext) -> None:
     events: dict[str, Event] = {e.name: e for e in interface.events}
     for item in ctx.events:
         spec = events[item.name]
         topics = [spec.topic0]
-        data_types, data_values = [], []
+        data_types, data_values, words = [], [], []
         for (solidity_type, _name, indexed), value in zip(spec.params, item.args, strict=True):
+            word = _word(solidity_type, value)
             if indexed:
-                topics.append(int.from_bytes(abi_encode([solidity_type], [value]), "big"))
+                topics.append(int.from_bytes(
+                    word if word is not None else abi_encode([solidity_type], [value]), "big"))
             else:
                 data_types.append(solidity_type)
                 data_values.append(value)
-        data = abi_encode(data_types, data_values)
+                words.append(word)
+        if all(w is not None for w in words):
+            data = b"".join(w for w in words if w is not None)
+        else:
+            data = abi_encode(data_types, data_values)
         computation.consume_gas(gas.log_cost(len(topics), len(data)), f"{item.name} log")
         computation.add_log_entry(Address(own), tuple(topics), data)
