@@ -60,8 +60,21 @@ HEADER = [
     "through peft with adapter switching, all measured in one run by `bench/bench_openlora.py`",
     "(`make bench-lora`). Targets on CPU (issue 6): at least 0.85 of the base model with 64",
     "distinct adapters in the batch, at least 8x the one-at-a-time peft path, 1,000 registered",
-    "adapters within a fixed memory budget. Tokens/CPU-second is this process's CPU time, steadier",
-    "than wall time on a machine other jobs share.",
+    "adapters within a fixed memory budget.",
+    "",
+    "The machine has 2 cores shared with other engineers' jobs (load average 3-4 during these",
+    "runs), so wall-clock rates swing by 2-3x between rounds. Tokens per CPU-second of the",
+    "benchmark process (its own CPU time, all its threads) is the figure the ratios and targets",
+    "use; wall-clock rates are shown beside it.",
+    "",
+    "Reading the ratios: both the batched engine and one-at-a-time peft pay the same prompt",
+    "prefill (a prompt is a matrix product either way); batching wins on the decode steps, where",
+    "one request at a time is a matrix-vector product per step dominated by per-step overhead. So",
+    "the speedup over one-at-a-time peft grows with the number of generated tokens: with 16 new",
+    "tokens per 16-32-token prompt the prefill is more than half the arithmetic and bounds it;",
+    "the run with 64 new tokens shows the decode-dominated case. With one thread the engine runs",
+    "near the core's arithmetic peak (about 80-90 GFLOP/s in float32 here); more threads speed",
+    "the batched path more than the one-at-a-time path.",
 ]
 
 
@@ -267,28 +280,31 @@ def table(r: dict[str, Any], args: argparse.Namespace) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for name, rate, ratios in rows:
-        extra = (f"{rate.w / base.w:.2f} | {rate.w / eng_base.w:.2f} | {rate.w / peft.w:.1f}x"
+        extra = (f"{rate.c / base.c:.2f} | {rate.c / eng_base.c:.2f} | {rate.c / peft.c:.1f}x"
                  if ratios else " | | ")
         lines.append(f"| {name} | {rate.w:,.0f} | {rate.c:,.0f} | {extra} |")
     d64 = rates["64"]
-    best_base = max(base.w, eng_base.w)
-    ok_base = d64.w / best_base >= TARGETS["base_ratio"]
-    ok_peft = d64.w / peft.w >= TARGETS["peft_speedup"]
+    base_cpu = d64.c / max(base.c, eng_base.c)
+    base_wall = d64.w / max(base.w, eng_base.w)
+    ok_base = base_cpu >= TARGETS["base_ratio"]
+    ok_peft = d64.c / peft.c >= TARGETS["peft_speedup"]
     same, total = r["peft_same"]
     budget = r["device_budget_mb"] + r["host_budget_mb"]
     lines += [
         "",
-        f"- 64 distinct adapters vs the faster base path: **{d64.w / best_base:.2f}** "
+        f"- 64 distinct adapters vs the faster base path: **{base_cpu:.2f}** per CPU-second "
         f"(target >= {TARGETS['base_ratio']}: {'met' if ok_base else 'NOT met'}); "
-        f"per CPU-second {d64.c / max(base.c, eng_base.c):.2f}.",
-        f"- vs one-at-a-time peft: **{d64.w / peft.w:.1f}x** (target >= "
-        f"{TARGETS['peft_speedup']:.0f}x: {'met' if ok_peft else 'NOT met'}); peft's greedy "
-        f"tokens equal the engine's for {same}/{total} requests.",
+        f"{base_wall:.2f} by wall clock.",
+        f"- vs one-at-a-time peft: **{d64.c / peft.c:.1f}x** per CPU-second (target >= "
+        f"{TARGETS['peft_speedup']:.0f}x: {'met' if ok_peft else 'NOT met'}); "
+        f"{d64.w / peft.w:.1f}x by wall clock. peft's greedy tokens equal the engine's for "
+        f"{same}/{total} requests.",
         f"- {r['registered']:,} adapters registered in a fixed budget: {r['slots']} device slots "
         f"in {r['device_budget_mb']:.0f} MiB + host cache {r['host_budget_mb']:.0f} MiB "
         f"(holding {r['host_cached']} adapters, {r['host_cache_mb']:.0f} MiB) = {budget:.0f} MiB "
-        f"whatever the number registered. Process RSS: {r['rss'][0]:.0f} MiB before the "
-        f"worker, {r['rss'][1]:.0f} MiB with its slots allocated, {r['rss'][2]:.0f} MiB with "
+        f"whatever the number registered. Process RSS: {r['rss'][0]:.0f} MiB with the "
+        f"base model loaded, {r['rss'][1]:.0f} MiB after building the worker (its own copy of the "
+        f"model, slot stacks reserved), {r['rss'][2]:.0f} MiB with "
         f"{r['registered']:,} adapters registered, {r['rss'][3]:.0f} MiB after all runs "
         "(transformers' and peft's copies of the model included).",
         f"- Memory per resident adapter: {r['slot_bytes'] / MIB:.2f} MiB per device slot "
@@ -352,7 +368,7 @@ def main() -> int:
             f"shared with other jobs, device {args.device}, float32. {args.requests} concurrent "
             f"requests, prompts of 16-32 tokens, {args.new_tokens} greedy new tokens each; "
             f"rank-{args.rank} adapters on {args.targets}; medians of {args.repeats} interleaved "
-            "rounds, prefill included. Ratios use wall-clock tokens/s.",
+            "rounds, prefill included. Ratios use tokens per CPU-second (see above).",
             "",
         ]
         body = [line for r in results for line in table(r, args)]
