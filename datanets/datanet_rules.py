@@ -12,7 +12,7 @@ from __future__ import annotations
 from datanets import merkle
 from datanets.abc import RuleError, Space
 from datanets.ledger import CONTRIBUTION_COUNT, DATANET_COUNT, Ledger
-from datanets.params import challenge_period, datanets_treasury
+from datanets.params import challenge_period, slash_recipient
 from datanets.types import (
     BPS,
     MAX_CONTRIBUTION_SIZE,
@@ -189,11 +189,11 @@ def accept(ledger: Ledger, ctx: CallContext, cid: int) -> int:
 
 def reject(ledger: Ledger, ctx: CallContext, cid: int) -> int:
     """A curator rejects a pending contribution: the forfeit share of its stake goes to the
-    treasury, the rest back to the contributor. Returns the forfeited amount."""
+    treasury (or is burned, per `datanets.slash_to`), the rest back to the contributor. Returns the forfeited amount."""
     _require_no_value(ctx)
     c, dn = _curated(ledger, ctx, cid, Status.PENDING)
     forfeited = c.stake * dn.reject_forfeit_bps // BPS
-    ctx.pay(Space.DATANETS, datanets_treasury(ledger.d), forfeited)
+    ctx.pay(Space.DATANETS, slash_recipient(ledger.d), forfeited)
     ctx.pay(Space.DATANETS, c.contributor, c.stake - forfeited)
     c.status, c.curator, c.stake = Status.REJECTED, ctx.sender, 0
     ledger.put_contribution(cid, c, full=False)
@@ -237,7 +237,7 @@ def resolve_challenge(ledger: Ledger, ctx: CallContext, cid: int, upheld: bool) 
     if upheld:
         moved = c.stake + c.curator_bond
         ctx.pay(Space.DATANETS, c.challenger, c.challenge_bond + c.stake)
-        ctx.pay(Space.DATANETS, datanets_treasury(ledger.d), c.curator_bond)
+        ctx.pay(Space.DATANETS, slash_recipient(ledger.d), c.curator_bond)
         c.status, c.stake, c.curator_bond = Status.SLASHED, 0, 0
     else:
         moved = c.challenge_bond

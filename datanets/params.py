@@ -12,7 +12,7 @@ from typing import Any
 
 from datanets.abc import Space, WordStoreAPI
 from datanets.ledger import addr_int, int_addr
-from datanets.types import BPS
+from datanets.types import BPS, BURN
 
 # A treasury nobody holds a key for unless genesis names one (devnet presets should).
 DEFAULT_TREASURY = "0x00000000000000000000000000000000000009ff"
@@ -24,6 +24,8 @@ PARAM_DEFAULTS: dict[str, Any] = {
     # Blocks between a payer's withdrawal request and its escrow leaving, so workers can settle
     # the receipts they hold first (0: withdrawals are immediate, as on the devnet).
     "datanets.escrow_unlock_blocks": 0,
+    # Where forfeited stakes and slashed bonds go: "treasury" or "burn".
+    "datanets.slash_to": "treasury",
 }
 
 # Parameter slots (below 16, beside the counters of datanets.ledger).
@@ -32,6 +34,7 @@ SETTLEMENT_TREASURY = 2
 SETTLEMENT_UNLOCK_BLOCKS = 3
 DATANETS_CHALLENGE_PERIOD = 2
 DATANETS_TREASURY = 3
+DATANETS_SLASH_BURN = 4
 
 
 def _address(value: Any) -> bytes:
@@ -57,7 +60,11 @@ def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
     unlock = int(merged["escrow_unlock_blocks"])
     if unlock < 0:
         raise ValueError(f"escrow_unlock_blocks must be >= 0, got {unlock}")
+    slash_to = str(merged["slash_to"])
+    if slash_to not in ("treasury", "burn"):
+        raise ValueError(f"slash_to must be 'treasury' or 'burn', got {slash_to!r}")
     return {
+        "slash_to": slash_to,
         "protocol_fee_bps": fee_bps,
         "protocol_treasury": _address(merged["protocol_treasury"]),
         "challenge_period_blocks": period,
@@ -73,6 +80,7 @@ def genesis_words(params: Mapping[str, Any]) -> dict[Space, dict[int, int]]:
         Space.DATANETS: {
             DATANETS_CHALLENGE_PERIOD: p["challenge_period_blocks"],
             DATANETS_TREASURY: treasury,
+            DATANETS_SLASH_BURN: int(p["slash_to"] == "burn"),
         },
         Space.MODELS: {},
         Space.SETTLEMENT: {
@@ -99,5 +107,8 @@ def challenge_period(datanets: WordStoreAPI) -> int:
     return datanets.load(DATANETS_CHALLENGE_PERIOD)
 
 
-def datanets_treasury(datanets: WordStoreAPI) -> bytes:
+def slash_recipient(datanets: WordStoreAPI) -> bytes:
+    """Who receives forfeited stakes and slashed bonds: the treasury, or BURN."""
+    if datanets.load(DATANETS_SLASH_BURN):
+        return BURN
     return int_addr(datanets.load(DATANETS_TREASURY))

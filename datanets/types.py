@@ -8,6 +8,7 @@ from enum import IntEnum
 from datanets.abc import Space
 
 BPS = 10_000  # basis points in one whole
+BURN = b""  # the recipient of burned OPEN
 MAX_CONTRIBUTION_SIZE = 5 * 1024 * 1024  # bytes, as OpenLedger's Datanets
 
 
@@ -98,7 +99,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Transfer:
-    """OPEN leaving a precompile account's balance for `to`."""
+    """OPEN leaving a precompile account's balance for `to` (`BURN`: leaving circulation)."""
 
     source: Space
     to: bytes

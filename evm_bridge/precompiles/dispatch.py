@@ -19,7 +19,7 @@ from eth_typing import Address
 
 from datanets.abc import SPACE_ADDRESSES, RuleError, Space
 from datanets.ledger import Ledger
-from datanets.types import CallContext
+from datanets.types import BURN, CallContext
 from evm_bridge.precompiles import gas
 from evm_bridge.precompiles.abi import Event, Interface, error_data
 from evm_bridge.precompiles.storage import stores_for
@@ -98,9 +98,11 @@ def _by_selector(interface: Interface) -> dict[bytes, Any]:
 def _pay(computation: ComputationAPI, ctx: CallContext) -> None:
     state = computation.state
     for transfer in ctx.transfers:
-        to = Address(transfer.to)
+        burn = transfer.to == BURN
         # GAS
-        cost = gas.VALUE_TRANSFER + (gas.NEW_ACCOUNT if state.account_is_empty(to) else 0)
+        cost = gas.VALUE_TRANSFER
+        if not burn and state.account_is_empty(Address(transfer.to)):
+            cost += gas.NEW_ACCOUNT
         computation.consume_gas(cost, "precompile payout")
         # OPERATION
         source = Address(SPACE_ADDRESSES[transfer.source])
@@ -109,7 +111,8 @@ def _pay(computation: ComputationAPI, ctx: CallContext) -> None:
             # than halt the chain.
             revert(computation, "internal error: precompile account underfunded")
         state.delta_balance(source, -transfer.amount)
-        state.delta_balance(to, transfer.amount)
+        if not burn:
+            state.delta_balance(Address(transfer.to), transfer.amount)
 
 
 def _word(solidity_type: str, value: Any) -> bytes | None:

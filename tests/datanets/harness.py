@@ -11,7 +11,7 @@ from eth_hash.auto import keccak
 from datanets.abc import DictWordStore, Space
 from datanets.ledger import Ledger
 from datanets.params import genesis_words
-from datanets.types import CallContext
+from datanets.types import BURN, CallContext
 
 CHAIN_ID = 1_337_000
 
@@ -36,13 +36,14 @@ class Sim:
         self.account: dict[Space, int] = {space: 0 for space in Space}
         self.block_number = 1
         self.events: list[Any] = []
+        self.burned = 0
 
     @property
     def ledger(self) -> Ledger:
         return Ledger(self.stores)
 
     def total(self) -> int:
-        return sum(self.balances.values()) + sum(self.account.values())
+        return sum(self.balances.values()) + sum(self.account.values()) + self.burned
 
     def call(self, space: Space, sender: bytes, fn: Callable[..., Any], *args: Any,
              value: int = 0) -> Any:
@@ -61,6 +62,9 @@ class Sim:
         for t in ctx.transfers:
             assert self.account[t.source] >= t.amount, "paid out more than the account holds"
             self.account[t.source] -= t.amount
-            self.balances[t.to] = self.balances.get(t.to, 0) + t.amount
+            if t.to == BURN:
+                self.burned += t.amount
+            else:
+                self.balances[t.to] = self.balances.get(t.to, 0) + t.amount
         self.events.extend(ctx.events)
         return result

@@ -320,3 +320,16 @@ def test_ethers_decodes_logs_and_results_with_the_shipped_abi(world: dict[str, A
         "1", hexaddr(chain.addresses[C2]), "0x" + keccak(b"ethers").hex(), "4321", str(E))
     assert decoded["result"][1] == "medical" and decoded["result"][3] == str(E)
     assert int(cid) > 3
+
+
+def test_forfeited_stake_is_burned_when_the_genesis_says_so() -> None:
+    chain = EvmChain(params={"datanets.slash_to": "burn"})
+    ok(chain.transact(OWNER, DATANETS, DATANETS_ADDRESS, "createDatanet", "b", "", [], E, 0,
+                      10_000, 0, 0))
+    ok(chain.transact(C1, DATANETS, DATANETS_ADDRESS, "contribute", 1, keccak(b"b"), 1, "",
+                      value=E))
+    assert chain.balance(DATANETS_ADDRESS) == E
+    before = chain.balance(chain.addresses[C1])
+    ok(chain.transact(OWNER, DATANETS, DATANETS_ADDRESS, "reject", 1))
+    assert chain.balance(DATANETS_ADDRESS) == 0  # the whole stake left circulation
+    assert chain.balance(chain.addresses[C1]) == before and chain.balance(TREASURY) == 0

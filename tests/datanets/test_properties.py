@@ -46,7 +46,8 @@ def held_in_settlement(sim: Sim) -> int:
 def test_conservation_and_single_settlement(data: st.DataObject) -> None:
     sim = Sim({"datanets.protocol_fee_bps": 700, "datanets.protocol_treasury": "0x" + TREASURY.hex(),
                "datanets.challenge_period_blocks": 3,
-               "datanets.escrow_unlock_blocks": data.draw(st.sampled_from([0, 2]))},
+               "datanets.escrow_unlock_blocks": data.draw(st.sampled_from([0, 2])),
+               "datanets.slash_to": data.draw(st.sampled_from(["treasury", "burn"]))},
               {p: 50 * E for p in PEOPLE})
     start = sim.total()
     dn = sim.call(Space.DATANETS, OWNER, dr.create_datanet, "d", "", [PEOPLE[1]],

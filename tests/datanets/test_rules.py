@@ -248,3 +248,16 @@ def test_escrow_unlock_period_lets_workers_settle_first() -> None:
     sim.call(S, addr(PAYER), sr.withdraw_escrow, 4 * E)
     assert sim.balances[addr(PAYER)] == before + 4 * E
     assert sim.ledger.pending_withdrawal(addr(PAYER)) == (6 * E, sim.block_number)
+
+
+def test_forfeits_and_slashes_can_be_burned() -> None:
+    balances = {k[1]: 100 * E for k in (OWNER, CURATOR, C1, C2, C3, PAYER, WORKER, CHALLENGER,
+                                       MOWNER)}
+    sim = Sim({"datanets.protocol_treasury": "0x" + TREASURY.hex(), "datanets.slash_to": "burn"},
+              balances)
+    total = sim.total()
+    setup_world(sim)  # rejects c3: half its stake forfeited
+    assert sim.burned == E // 2 and sim.balances.get(TREASURY, 0) == 0
+    assert sim.total() == total
+    with pytest.raises(ValueError, match="slash_to"):
+        Sim({"datanets.slash_to": "pool"})
