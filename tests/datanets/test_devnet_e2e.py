@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 
 from datanets.receipts import sign_receipt
 from datanets.types import Receipt
@@ -196,10 +197,29 @@ def test_datanet_to_settlement_on_a_devnet(node: NodeProcess, keystore: dict[str
 
     # Bad batches revert with a clear reason and move nothing.
     def refused(items: list[tuple[Any, ...]], reason: str) -> None:
+        """Refused at estimation (nothing sent); then mined anyway: it reverts on chain with
+        the same reason and moves nothing but the worker's gas."""
         before = {i: balance(i) for i in range(8)}
         account = client.rpc("openledger_getAccount", [addr[PAYER]])
+        data = settle.encode_call(items)
         with pytest.raises(CliError, match=reason):
-            client.transact(worker_key, SETTLEMENT_ADDRESS, settle.encode_call(items))
+            client.transact(worker_key, SETTLEMENT_ADDRESS, data)
+        assert {i: balance(i) for i in range(8)} == before
+        tx = Account.sign_transaction({
+            "type": 2, "chainId": chain_id, "to": "0x" + SETTLEMENT_ADDRESS.hex(), "data": data,
+            "value": 0, "gas": 2_000_000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9,
+            "nonce": int(client.rpc("eth_getTransactionCount", [addr[WORKER], "pending"]), 16),
+        }, worker_key)
+        tx_hash = client.rpc("eth_sendRawTransaction", ["0x" + bytes(tx.raw_transaction).hex()])
+        mined = None
+        for _ in range(300):
+            mined = client.rpc("eth_getTransactionReceipt", [tx_hash])
+            if mined:
+                break
+            time.sleep(0.05)
+        assert mined is not None and mined["status"] == "0x0" and mined["logs"] == []
+        before[WORKER] -= gas_paid(tx_hash)
+        paid[WORKER] += gas_paid(tx_hash)
         assert {i: balance(i) for i in range(8)} == before
         assert client.rpc("openledger_getAccount", [addr[PAYER]]) == account
 
