@@ -49,6 +49,10 @@ def _address(value: Any) -> bytes:
 
 def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
     """Defaults overlaid with `params`, checked."""
+    unknown = sorted(k for k in params if k.startswith("datanets.") and k not in PARAM_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown genesis parameter(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(PARAM_DEFAULTS)}")
     merged = {**PARAM_DEFAULTS, **{k: v for k, v in params.items() if k in PARAM_DEFAULTS}}
     merged = {k.removeprefix("datanets."): v for k, v in merged.items()}
     fee_bps = int(merged["protocol_fee_bps"])

@@ -7,6 +7,7 @@ each receipt unique for its payer. Recovery uses coincurve (libsecp256k1), about
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import coincurve
@@ -68,7 +69,7 @@ def sign_receipt(r: Receipt, private_key: bytes, chain_id: int) -> Receipt:
     sig = coincurve.PrivateKey(private_key).sign_recoverable(
         signing_digest(r, chain_id), hasher=None
     )
-    return Receipt(**{**r.__dict__, "signature": sig[:64] + bytes([sig[64] + 27])})
+    return dataclasses.replace(r, signature=sig[:64] + bytes([sig[64] + 27]))
 
 
 def recover_signer(r: Receipt, chain_id: int) -> bytes | None:

@@ -261,3 +261,7 @@ def test_forfeits_and_slashes_can_be_burned() -> None:
     assert sim.total() == total
     with pytest.raises(ValueError, match="slash_to"):
         Sim({"datanets.slash_to": "pool"})
+    with pytest.raises(ValueError, match="unknown genesis parameter"):
+        Sim({"datanets.protocol_fee": 5})
+    with pytest.raises(ValueError, match="protocol_fee_bps"):
+        Sim({"datanets.protocol_fee_bps": 10_001})
