@@ -218,7 +218,19 @@ def bench_model(label: str, load: Any, tokenizer: Any, args: argparse.Namespace,
 
     peft_run()  # warm-up
     peft_rate.add(args.peft_requests * args.new_tokens, *timed(peft_run))
-    same = sum(peft_tokens[i] == engine_tokens[i] for i in peft_tokens)
+    eos = getattr(base_model.config, "eos_token_id", None)
+    eos_ids = set(eos if isinstance(eos, list) else [eos])
+
+    def until_eos(tokens: list[int]) -> list[int]:
+        # generate's min_new_tokens forbids end-of-sequence, the engine (ignore_eos) does not:
+        # compare up to the end of the sequence the engine produced
+        cut = next((j for j, t in enumerate(tokens) if t in eos_ids), len(tokens))
+        return tokens[:cut]
+
+    same = sum(
+        until_eos(engine_tokens[i]) == peft_tokens[i][: len(until_eos(engine_tokens[i]))]
+        for i in peft_tokens
+    )
     print(f"peft one-at-a-time: {peft_rate.w:.1f} tok/s; tokens equal to the engine's for "
           f"{same}/{len(peft_tokens)} requests", flush=True)
 
@@ -298,7 +310,7 @@ def table(r: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"- vs one-at-a-time peft: **{d64.c / peft.c:.1f}x** per CPU-second (target >= "
         f"{TARGETS['peft_speedup']:.0f}x: {'met' if ok_peft else 'NOT met'}); "
         f"{d64.w / peft.w:.1f}x by wall clock. peft's greedy tokens equal the engine's for "
-        f"{same}/{total} requests.",
+        f"{same}/{total} requests (up to the first end-of-sequence token).",
         f"- {r['registered']:,} adapters registered in a fixed budget: {r['slots']} device slots "
         f"in {r['device_budget_mb']:.0f} MiB + host cache {r['host_budget_mb']:.0f} MiB "
         f"(holding {r['host_cached']} adapters, {r['host_cache_mb']:.0f} MiB) = {budget:.0f} MiB "
