@@ -179,6 +179,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add_common(p, True)
     p.set_defaults(func=run_guarded(cmd_contribute))
 
+    p = sub.add_parser("content", help="download a contribution's content (to review it), "
+                       "checked against its on-chain hash")
+    p.add_argument("contribution", type=int)
+    p.add_argument("--out", type=Path, help="write it here (default: standard output)")
+    p.add_argument("--rpc", default=DEFAULT_RPC, help=f"node JSON-RPC URL (default {DEFAULT_RPC})")
+    p.set_defaults(func=run_guarded(cmd_content))
+
     p = sub.add_parser("list", help="list datanets")
     add_common(p, False)
     p.set_defaults(func=run_guarded(cmd_list))
@@ -402,4 +409,20 @@ def cmd_curator(args: argparse.Namespace) -> int:
     emit(args, {"id": args.datanet, "curator": args.address, "curating": fn == "addCurator",
                 "tx": receipt["transactionHash"]},
          f"datanet {args.datanet}: {args.address} {'added' if fn == 'addCurator' else 'removed'}")
+    return 0
+
+
+def cmd_content(args: argparse.Namespace) -> int:
+    client = ChainClient(args.rpc)
+    c = client.rpc("openledger_getContribution", [args.contribution])
+    if c is None:
+        raise CliError(f"unknown contribution {args.contribution}")
+    data = bytes.fromhex(client.rpc("openledger_getContent", [c["contentHash"]])[2:])
+    if "0x" + keccak(data).hex() != c["contentHash"]:
+        raise CliError("the node served content that does not match the on-chain hash")
+    if args.out is not None:
+        args.out.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     return 0

@@ -120,6 +120,11 @@ def test_datanet_to_settlement_on_a_devnet(node: NodeProcess, keystore: dict[str
         paid[who] += gas_paid(out["tx"])
         assert client.rpc("openledger_getContent", [out["contentHash"]]) == "0x" + f.read_bytes().hex()
 
+    # A curator reviews a contribution's content before deciding.
+    review = tmp_path / "review.txt"
+    assert cli.main(["datanet", "content", str(cids[2]), "--out", str(review),
+                     "--rpc", node.url]) == 0
+    assert review.read_bytes() == (tmp_path / "contribution2.txt").read_bytes()
     for cid, action in zip(cids, ("accept", "accept", "reject"), strict=True):
         out = run(capsys, node, keystore, CURATOR, "datanet", action, str(datanet), str(cid))
         assert out["status"] == action + "ed"
