@@ -173,3 +173,81 @@ async def test_back_pressure_answers_429_and_503(nursery, tokenizer, adapters_di
         metrics = (await http.get("/metrics")).text
         assert 'openlora_requests_rejected_total{reason="server_busy"} 1.0' in metrics
     stop.set()
+
+
+async def test_concurrent_requests_share_batches(nursery, tokenizer, adapters_dir):
+    worker, url, stop = await _start(nursery, tokenizer, adapters_dir, max_batch=16)
+    names = ["qv-r4", "qv-r8", "all-r16", "mlp-r2", "pattern", "tiny-llama"]
+    results: dict[int, str] = {}
+    expected: dict[int, str] = {}
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        async def one(i: int) -> None:
+            body = {"model": names[i % len(names)], "prompt": f"request {i % 5}",
+                    "max_tokens": 6, "temperature": 0, "ignore_eos": True}
+            if i % 2:
+                async with http.stream("POST", "/v1/completions",
+                                       json={**body, "stream": True}) as r:
+                    text = ""
+                    async for line in r.aiter_lines():
+                        if line.startswith("data: ") and line != "data: [DONE]":
+                            import json
+
+                            text += json.loads(line[6:])["choices"][0]["text"]
+                    results[i] = text
+            else:
+                results[i] = (await http.post("/v1/completions", json=body)).json()[
+                    "choices"][0]["text"]
+            expected[i] = f"{names[i % len(names)]}|{i % 5}"
+
+        async with trio.open_nursery() as inner:
+            for i in range(24):
+                inner.start_soon(one, i)
+    assert len(results) == 24
+    by_key: dict[str, set[str]] = {}
+    for i, key in expected.items():
+        by_key.setdefault(key, set()).add(results[i])
+    assert all(len(texts) == 1 for texts in by_key.values())  # same input, same greedy output
+    assert worker.engine.steps < 24 * 6  # requests were batched, not run one by one
+    stop.set()
+
+
+async def test_engine_failure_fails_requests_but_keeps_serving(nursery, tokenizer, adapters_dir,
+                                                               monkeypatch):
+    worker, url, stop = await _start(nursery, tokenizer, adapters_dir)
+    runner = worker.engine.runner
+    real = runner.decode
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("simulated device fault")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "decode", flaky)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        body = {"model": "qv-r4", "prompt": "abc", "max_tokens": 4, "ignore_eos": True}
+        r = await http.post("/v1/completions", json=body)
+        assert r.status_code == 500 and "simulated device fault" in r.json()["error"]["message"]
+        r = await http.post("/v1/completions", json=body)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 4
+    assert worker.engine.runner.n_rows == 0
+    stop.set()
+
+
+async def test_client_leaving_a_stream_cancels_its_request(nursery, tokenizer, adapters_dir):
+    worker, url, stop = await _start(nursery, tokenizer, adapters_dir)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        body = {"model": "qv-r4", "prompt": "abc", "max_tokens": 400, "stream": True,
+                "ignore_eos": True}
+        async with http.stream("POST", "/v1/completions", json=body) as r:
+            async for line in r.aiter_lines():
+                if line.startswith("data: "):
+                    break  # leave after the first chunk
+    with trio.fail_after(20):
+        while worker.engine.running or worker.engine.queue_depth:
+            await trio.sleep(0.05)
+    assert worker.engine.tokens_generated < 400
+    assert worker.engine.store.get("qv-r4").pins == 0
+    stop.set()
