@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_hash.auto import keccak
 
 from datanets import datanet_rules as dr
@@ -10,7 +14,7 @@ from datanets import model_rules as mr
 from datanets import settlement_rules as sr
 from datanets.abc import RuleError, Space
 from datanets.merkle import leaf, merkle_root
-from datanets.receipts import sign_receipt
+from datanets.receipts import recover_signer, sign_receipt, signing_digest, typed_data
 from datanets.types import Receipt, Status
 from tests.datanets.harness import CHAIN_ID, Sim, key_and_address
 
@@ -265,3 +269,20 @@ def test_forfeits_and_slashes_can_be_burned() -> None:
         Sim({"datanets.protocol_fee": 5})
     with pytest.raises(ValueError, match="protocol_fee_bps"):
         Sim({"datanets.protocol_fee_bps": 10_001})
+
+
+def test_receipts_are_standard_eip712_typed_data() -> None:
+    """A wallet signing `typed_data()` (eth_signTypedData_v4) makes the same signature."""
+    r = Receipt(3, addr(PAYER), addr(WORKER), 100, 50, 12345, 7, (1, 2, 9), (5000, 3000, 2000))
+    signed = Account.sign_message(encode_typed_data(full_message=typed_data(r, CHAIN_ID)),
+                                  PAYER[0])
+    assert bytes(signed.message_hash) == signing_digest(r, CHAIN_ID)
+    ours = sign_receipt(r, PAYER[0], CHAIN_ID)
+    assert ours.signature == bytes(signed.signature)
+    assert recover_signer(ours, CHAIN_ID) == addr(PAYER)
+    assert recover_signer(ours, CHAIN_ID + 1) != addr(PAYER)  # bound to the chain
+    # A malleable high-s copy of the same signature is refused.
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    s = int.from_bytes(ours.signature[32:64], "big")
+    flipped = ours.signature[:32] + (n - s).to_bytes(32, "big") + bytes([ours.signature[64] ^ 1])
+    assert recover_signer(dataclasses.replace(ours, signature=flipped), CHAIN_ID) is None
