@@ -242,14 +242,24 @@ class Engine:
         admitted = self._admit()
         if not admitted and not self._running:
             return False
-        for group in length_groups(admitted):
-            logits = self.runner.prefill([r.prompt_ids for r in group], [r.slot for r in group])
-            with self._lock:
-                self._running.extend(group)
-            for req in group:
-                req.position = len(req.prompt_ids) - 1  # _advance moves it to the new token's
-                self.prompt_tokens += len(req.prompt_ids)
-            self._advance(group, logits)
+        pending = list(admitted)
+        try:
+            for group in length_groups(admitted):
+                logits = self.runner.prefill([r.prompt_ids for r in group],
+                                             [r.slot for r in group])
+                with self._lock:
+                    self._running.extend(group)
+                for req in group:
+                    pending.remove(req)
+                    req.position = len(req.prompt_ids) - 1  # _advance moves it to the new token
+                    self.prompt_tokens += len(req.prompt_ids)
+                self._advance(group, logits)
+        except Exception as exc:
+            for req in pending:  # admitted but never given a row: unpin and tell the client
+                if req.adapter is not None:
+                    self.store.release(req.adapter)
+                self._finish_unstarted(req, "error", f"internal error: {exc}")
+            raise
         self._retire()
         if self._running:
             logits = self.runner.decode(

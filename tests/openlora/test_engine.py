@@ -147,3 +147,18 @@ def test_background_thread_serves_and_stops(tokenizer, adapters_dir):
                           lambda e: done.set() if e.finished else None))
     assert done.wait(30)
     engine.stop()
+
+
+def test_a_failed_prefill_unpins_and_reports(tokenizer, adapters_dir, monkeypatch):
+    engine = tiny_worker(tokenizer, adapters_dir).engine
+    got: list[Event] = []
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine.runner, "prefill", broken)
+    engine.submit(Request("qv-r4", tokenizer("abc").input_ids, GREEDY, got.append))
+    with pytest.raises(RuntimeError):
+        engine.step()
+    assert got[-1].finish_reason == "error" and "boom" in (got[-1].error or "")
+    assert engine.store.get("qv-r4").pins == 0
