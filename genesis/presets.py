@@ -55,15 +55,20 @@ def devnet_genesis(
     chain_id: int = DEVNET_CHAIN_ID,
 ) -> Genesis:
     """The devnet genesis: funded dev accounts and the minimal preset's parameters."""
+    funded = dev_accounts(accounts)
     alloc = {
         bytes.fromhex(acct.address[2:]): GenesisAccount(balance=DEV_ACCOUNT_BALANCE)
-        for acct in dev_accounts(accounts)
+        for acct in funded
     }
+    params: dict[str, object] = dict(MINIMAL_CONSENSUS_PARAMS)
+    # The protocol's share of inference fees and slashed stakes go to dev account 0, so a
+    # developer can see and withdraw them.
+    params["datanets.protocol_treasury"] = funded[0].address
     return Genesis(
         chain_id=chain_id,
         timestamp=timestamp,
         alloc=alloc,
         validators=validators,
-        params=dict(MINIMAL_CONSENSUS_PARAMS),
+        params=params,
         extra_data=b"openledger devnet",
     )

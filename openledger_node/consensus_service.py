@@ -45,7 +45,7 @@ SYNC_POLL = 1.0
 # Transactions are gossiped in batches (an RLP list of raw transactions): one p2p message per
 # flush instead of one per transaction, which costs far less CPU at high rates.
 TX_GOSSIP_INTERVAL = 0.02
-TX_GOSSIP_MAX_BYTES = 120 * 1024  # under p2p's 128 KiB limit for the transaction kind
+TX_GOSSIP_MAX_BYTES = 1024 * 1024 + 16 * 1024  # a whole 1 MiB transaction fits in one batch
 MAX_TXS_PER_GOSSIP = 2_000
 
 

@@ -123,11 +123,13 @@ class Node:
             dev_keys=dict(dev_keys or {}),
         )
         if network:
-            from openledger_node.consensus_service import ConsensusService
+            from openledger_node.consensus_service import TX_GOSSIP_MAX_BYTES, ConsensusService
             from p2p.config import P2PConfig
+            from p2p.wire import Kind
 
             p2p_config = P2PConfig(listen_host=config.p2p_host, listen_port=config.p2p_port,
                                    static_peers=list(config.peers))
+            p2p_config.max_message[Kind.TRANSACTION] = TX_GOSSIP_MAX_BYTES + 1024
             self.consensus = ConsensusService(
                 config.home, genesis, self.ledger, self.pool, p2p_config, validator_key,
                 self.on_block_committed, double_sign_for_tests=double_sign_for_tests,

@@ -32,7 +32,9 @@ class TxRejected(ValueError):
 
 @dataclass(frozen=True)
 class TxPoolConfig:
-    max_tx_bytes: int = 128 * 1024  # geth's txMaxSize
+    # geth allows 128 KiB; batched attribution settlements (1,000 receipts ~ 640 KB of
+    # calldata, ~23M gas) need more, and gas still bounds what a block holds.
+    max_tx_bytes: int = 1024 * 1024
     max_transactions: int = 20_000  # pending + queued, all senders
     max_per_sender: int = 1_000
     price_bump_percent: int = 10

@@ -254,11 +254,15 @@ def run_genesis_testnet(args: argparse.Namespace) -> int:
                 power=VALIDATOR_POWER, name=entry["name"]))
             entry["validator"] = to_checksum_address(address)
         nodes.append(entry)
-    params = dict(MINIMAL_CONSENSUS_PARAMS)
+    params: dict[str, Any] = dict(MINIMAL_CONSENSUS_PARAMS)
     params["consensus.block_time_ms"] = int(args.block_time * 1000)
     # A proposer executing a full block on a loaded machine needs more than the minimal
     # preset's 1 s to get its proposal out; a dead proposer then costs 2 s, not 1.
     params["consensus.timeout_propose_ms"] = 2000
+    # Payers wait 20 blocks to take escrow back, so workers can settle what they served.
+    params["datanets.escrow_unlock_blocks"] = 20
+    if funds:
+        params["datanets.protocol_treasury"] = str(to_checksum_address(next(iter(funds))))
     import time
 
     genesis = Genesis(

@@ -33,8 +33,9 @@ from openledger_node.rpc.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 5 * 1024 * 1024 + 1024 * 1024  # a 5 MB contribution upload, hex-encoded overhead aside
-MAX_WS_MESSAGE = 8 * 1024 * 1024
+# A 5 MB contribution upload arrives hex-encoded in JSON (10 MB), plus the envelope.
+MAX_BODY = 11 * 1024 * 1024
+MAX_WS_MESSAGE = MAX_BODY
 
 
 class BodyLimitMiddleware:

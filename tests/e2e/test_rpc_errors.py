@@ -39,13 +39,13 @@ def post(url: str, body: bytes) -> tuple[int, Any]:
 
 
 def oversized_body_status(node: NodeProcess) -> int:
-    """Announce a 7 MB body: the server refuses it from the headers, before reading it."""
+    """Announce a 12 MiB body: the server refuses it from the headers, before reading it."""
     import http.client
 
     connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
     connection.putrequest("POST", "/")
     connection.putheader("Content-Type", "application/json")
-    connection.putheader("Content-Length", str(7 * 1024 * 1024))
+    connection.putheader("Content-Length", str(12 * 1024 * 1024))
     connection.endheaders()
     status = connection.getresponse().status
     connection.close()
@@ -123,7 +123,7 @@ def test_bad_transactions(node: NodeProcess) -> None:
                                                                     "maxPriorityFeePerGas": 1})])
     assert "less than block base fee" in underpriced["message"]
     oversized = error_of(node, "eth_sendRawTransaction",
-                         [signed({"data": b"\x01" * 200_000, "gas": 10_000_000})])
+                         [signed({"data": b"\x01" * 1_100_000, "gas": 29_000_000})])
     assert "oversized" in oversized["message"]
 
     # A good one goes through; resubmitting it or its nonce is refused with geth's words.
