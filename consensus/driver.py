@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,6 +89,11 @@ class DriverConfig:
     inbox_size: int = 10_000
     max_block_bytes: int = 4 * 1024 * 1024
     now: Callable[[], int] = _wall_clock_seconds  # block timestamps (unix seconds)
+    # Awaited (outside the driver's task) before each height after the first starts, after
+    # the commit pause. A lone validator that should make blocks only when there is work
+    # (the devnet's instant mode, CometBFT's create_empty_blocks = false) waits here for
+    # transactions; a network leaves it None, since peers expect blocks on time.
+    before_height: Callable[[int], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         if self.rebroadcast_interval <= 0:
@@ -372,6 +377,8 @@ class ConsensusDriver:
 
     async def _timer(self, event: TimeoutFired | _StartHeight, delay: float) -> None:
         await trio.sleep(delay)
+        if isinstance(event, _StartHeight) and self.config.before_height is not None:
+            await self.config.before_height(event.height)
         await self._inbox_send.send(event)
 
     async def _dispatch(self, item: _Input) -> None:
