@@ -54,6 +54,8 @@ def add_lora_commands(lora: argparse.ArgumentParser) -> None:
     serve.add_argument("--max-waiting", type=int, default=256,
                        help="queued requests before answering 429")
     serve.add_argument("--max-model-len", type=int, default=2048, help="context length cap")
+    serve.add_argument("--kv-budget-mb", type=float, default=2048.0,
+                       help="memory for the key/value cache (default 2048 MiB)")
     serve.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     serve.add_argument("--price-per-1k-tokens", type=int, default=0,
                        help="fee in wei per 1,000 tokens when the registry gives none")
@@ -109,6 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_waiting=args.max_waiting,
         max_model_len=args.max_model_len,
+        kv_budget_bytes=int(args.kv_budget_mb * MIB),
         price_per_1k_tokens=args.price_per_1k_tokens,
         registry=JsonRpcRegistryClient(args.rpc_url) if args.rpc_url else None,
         threads=args.threads,

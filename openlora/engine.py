@@ -94,6 +94,7 @@ class Engine:
         max_waiting: int = 256,
         max_prefill: int = 64,
         max_prefill_tokens: int = 4096,
+        kv_budget_bytes: int | None = None,
     ) -> None:
         self.runner = runner
         self.store = store
@@ -102,6 +103,7 @@ class Engine:
         self.max_waiting = max_waiting
         self.max_prefill = max_prefill
         self.max_prefill_tokens = max_prefill_tokens
+        self.kv_budget_bytes = kv_budget_bytes
         eos = getattr(runner.config, "eos_token_id", None)
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         if getattr(tokenizer, "eos_token_id", None) is not None:
@@ -137,6 +139,13 @@ class Engine:
                 f"({request.params.max_tokens}) exceeds the context length "
                 f"{self.runner.max_model_len}"
             )
+        if self.kv_budget_bytes is not None:
+            need = self.runner.kv_bytes(1, total)
+            if need > self.kv_budget_bytes:
+                raise RequestTooLong(
+                    f"prompt plus max_tokens ({total} tokens) needs {need} bytes of KV cache, "
+                    f"over the worker's budget of {self.kv_budget_bytes}"
+                )
         if request.adapter is not None:
             self.store.get(request.adapter)  # raises AdapterNotFound
             self.store.prefetch(request.adapter)
@@ -184,6 +193,7 @@ class Engine:
         admitted: list[Request] = []
         blocked: set[str] = set()
         tokens = 0
+        longest = max((len(r.prompt_ids) + r.params.max_tokens for r in self._running), default=0)
         with self._lock:
             while (
                 self._order
@@ -199,6 +209,11 @@ class Engine:
                 req = queue[0]
                 if admitted and tokens + len(req.prompt_ids) > self.max_prefill_tokens:
                     break  # the rest wait for the next step: a prefill must not stall decoding
+                reach = max(longest, len(req.prompt_ids) + req.params.max_tokens)
+                rows = len(self._running) + len(admitted) + 1
+                if (self.kv_budget_bytes is not None and rows > 1
+                        and self.runner.kv_bytes(rows, reach) > self.kv_budget_bytes):
+                    break  # the KV cache is full: wait until running requests finish
                 if req.cancelled:
                     queue.popleft()
                     self._n_waiting -= 1
@@ -223,6 +238,7 @@ class Engine:
                     admitted.append(req)
                 if admitted and admitted[-1] is req:
                     tokens += len(req.prompt_ids)
+                    longest = max(longest, len(req.prompt_ids) + req.params.max_tokens)
                 if not queue:
                     del self._waiting[key]
                     self._order.remove(key)

@@ -60,6 +60,7 @@ class ModelRunner:
         max_rank: int,
         module_names: tuple[str, ...] = SUPPORTED_MODULES,
         max_model_len: int = 2048,
+        max_rows: int = 64,
     ) -> None:
         config = model.config
         if getattr(config, "model_type", None) not in SUPPORTED_MODEL_TYPES:
@@ -88,7 +89,10 @@ class ModelRunner:
         self.vocab_size = int(config.vocab_size)
         limit = getattr(config, "max_position_embeddings", max_model_len) or max_model_len
         self.max_model_len = min(max_model_len, limit)
+        self.max_rows = max_rows
         self.n_rows = 0
+        self._row_len: list[int] = []
+        """Tokens held by each live row."""
         self._k: list[torch.Tensor] = []
         self._v: list[torch.Tensor] = []
         self._rows_cap = 0
@@ -101,22 +105,28 @@ class ModelRunner:
         return 2 * len(self.layers) * self.n_kv * self.head_dim * size
 
     def _ensure_capacity(self, rows: int, length: int) -> None:
-        if rows <= self._rows_cap and length <= self._len_cap:
+        """Grow the cache to hold ``rows`` rows of ``length`` tokens, keeping live rows.
+
+        A reallocation is sized to what is needed now (rounded up), never to earlier peaks, so
+        the scheduler's budget check (`kv_bytes`) bounds it.
+        """
+        need = max([length, *self._row_len[: self.n_rows]])
+        if rows <= self._rows_cap and need <= self._len_cap:
             return
-        new_rows = max(rows, self._rows_cap, 4)
-        new_len = max(self._len_cap, 64)
-        while new_len < length:
+        new_rows = max(rows, min(1 << math.ceil(math.log2(max(rows, 4))), self.max_rows))
+        new_len = 64
+        while new_len < need:
             new_len *= 2
-        new_len = min(max(new_len, length), self.max_model_len)
-        new_rows = 1 << math.ceil(math.log2(new_rows))
+        new_len = min(max(new_len, need), self.max_model_len)
         shape = (new_rows, self.n_kv, new_len, self.head_dim)
         keep = self.n_rows
+        span = min(self._len_cap, new_len)
         for i in range(len(self.layers)):
             k = torch.zeros(shape, dtype=self.dtype, device=self.device)
             v = torch.zeros(shape, dtype=self.dtype, device=self.device)
             if keep and self._k:
-                k[:keep, :, : self._len_cap] = self._k[i][:keep]
-                v[:keep, :, : self._len_cap] = self._v[i][:keep]
+                k[:keep, :, :span] = self._k[i][:keep, :, :span]
+                v[:keep, :, :span] = self._v[i][:keep, :, :span]
             if i < len(self._k):
                 self._k[i], self._v[i] = k, v
             else:
@@ -137,12 +147,24 @@ class ModelRunner:
                 self._k[i][dst] = self._k[i][src]
                 self._v[i][dst] = self._v[i][src]
             moved[src] = dst
+            self._row_len[dst] = self._row_len[src]
         self.n_rows = new_n
+        del self._row_len[new_n:]
         return moved
+
+    def kv_bytes(self, rows: int, length: int) -> int:
+        """Bytes the cache takes for ``rows`` rows of ``length`` tokens (its growth rounding
+        included), so the scheduler can keep it within a budget."""
+        rows = max(rows, min(1 << math.ceil(math.log2(max(rows, 4))), self.max_rows))
+        cap = 64
+        while cap < length:
+            cap *= 2
+        return rows * min(max(cap, length), self.max_model_len) * self.kv_bytes_per_token()
 
     def reset(self) -> None:
         """Drop every row (the cache memory stays allocated)."""
         self.n_rows = 0
+        self._row_len = []
 
     # -- forward ----------------------------------------------------------------------------
 
@@ -215,6 +237,7 @@ class ModelRunner:
         last = torch.tensor([n - 1 for n in lengths], device=self.device)
         h = h[torch.arange(len(prompts), device=self.device), last]
         self.n_rows += len(prompts)
+        self._row_len[row0:] = lengths
         return self.lm_head(self.norm(h)).float()
 
     @torch.inference_mode()
@@ -235,4 +258,5 @@ class ModelRunner:
             h = self._layers(self.embed(ids), pos, 0, mask, span)
         finally:
             self.ctx.meta = None
+        self._row_len = [max(n, p + 1) for n, p in zip(self._row_len, positions, strict=True)]
         return self.lm_head(self.norm(h[:, 0])).float()

@@ -40,6 +40,8 @@ class WorkerConfig:
     max_batch: int = 32
     max_waiting: int = 256
     max_model_len: int = 2048
+    kv_budget_bytes: int = 2048 * MIB
+    """Memory for the key/value cache; requests wait for room once it is full."""
     price_per_1k_tokens: int = 0
     registry: RegistryClientAPI | None = field(default=None, repr=False)
     threads: int | None = None
@@ -87,7 +89,8 @@ def build_from_model(model: Any, tokenizer: Any, base_name: str, config: WorkerC
         )
     backend = select_backend(device)
     runner = ModelRunner(model, backend, n_slots=n_slots, max_rank=config.max_rank,
-                         module_names=config.lora_modules, max_model_len=config.max_model_len)
+                         module_names=config.lora_modules, max_model_len=config.max_model_len,
+                         max_rows=config.max_batch)
     store = AdapterStore(
         runner.bank,
         host_budget_bytes=config.host_budget_bytes,
@@ -97,7 +100,7 @@ def build_from_model(model: Any, tokenizer: Any, base_name: str, config: WorkerC
         pin_host_memory=device.type == "cuda",
     )
     engine = Engine(runner, store, tokenizer, max_batch=config.max_batch,
-                    max_waiting=config.max_waiting)
+                    max_waiting=config.max_waiting, kv_budget_bytes=config.kv_budget_bytes)
     if config.adapters_dir:
         names = store.register_dir(Path(config.adapters_dir))
         log.info("registered %d adapters from %s", len(names), config.adapters_dir)

@@ -162,3 +162,37 @@ def test_a_failed_prefill_unpins_and_reports(tokenizer, adapters_dir, monkeypatc
         engine.step()
     assert got[-1].finish_reason == "error" and "boom" in (got[-1].error or "")
     assert engine.store.get("qv-r4").pins == 0
+
+
+def test_kv_cache_budget_holds_requests_back(tokenizer, adapters_dir):
+    worker = tiny_worker(tokenizer, adapters_dir, max_batch=16)
+    engine = worker.engine
+    engine.kv_budget_bytes = engine.runner.kv_bytes(4, 64)
+    done: list[Event] = []
+    ids = tokenizer("abc").input_ids
+    for _ in range(6):
+        engine.submit(Request("qv-r4", ids, GREEDY,
+                              lambda e: done.append(e) if e.finished else None))
+    engine.step()
+    assert engine.running == 4 and engine.queue_depth == 2
+    engine.run_until_idle()
+    assert len(done) == 6 and all(e.completion_tokens == 6 for e in done)
+    with pytest.raises(RequestTooLong, match="KV cache"):
+        engine.submit(Request(None, ids, SamplingParams(max_tokens=200)))
+
+
+def test_cache_reallocation_keeps_live_rows(tokenizer, adapters_dir):
+    """A long request joining short ones grows the cache without disturbing them."""
+    engine = tiny_worker(tokenizer, adapters_dir).engine
+    short = SamplingParams(max_tokens=30, temperature=0.0, ignore_eos=True)
+    alone: list[Event] = []
+    engine.submit(Request("qv-r8", tokenizer("abc").input_ids, short, alone.append))
+    engine.run_until_idle()
+    mixed: list[Event] = []
+    engine.submit(Request("qv-r8", tokenizer("abc").input_ids, short, mixed.append))
+    for _ in range(5):
+        engine.step()
+    engine.submit(Request("all-r16", tokenizer("x" * 150).input_ids,
+                          SamplingParams(max_tokens=20, temperature=0.0, ignore_eos=True)))
+    engine.run_until_idle()
+    assert mixed[-1].output_ids == alone[-1].output_ids
