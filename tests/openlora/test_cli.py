@@ -7,6 +7,7 @@ import re
 import select
 import signal
 import subprocess
+import threading
 import time
 
 import httpx
@@ -68,6 +69,8 @@ def test_worker_process_serves_and_stops_cleanly(base_dir, adapters_dir, tmp_pat
     )
     try:
         url = _wait_for_url(proc)
+        # keep draining its output so a chatty worker never blocks on a full pipe
+        threading.Thread(target=lambda: proc.stdout.read(), daemon=True).start()  # type: ignore[union-attr]
         client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=60)
         names = {m.id for m in client.models.list().data}
         assert {"tiny-llama", "qv-r4", "all-r16"} <= names
