@@ -301,6 +301,8 @@ class Engine:
 
     def _advance(self, reqs: list[Request], logits: torch.Tensor) -> None:
         greedy = logits.argmax(dim=-1).tolist()
+        if any(not r.params.greedy for r in reqs):
+            logits = logits.float().cpu()  # one device-to-host copy for all sampled rows
         now = time.monotonic()
         for i, req in enumerate(reqs):
             if req.finished:

@@ -83,6 +83,29 @@ async def serve_until_signal(worker: Worker, host: str, port: int, **api_options
         nursery.cancel_scope.deadline = trio.current_time() + 10
 
 
+def wait_for_worker(url: str, timeout: float = 120.0,
+                    process: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until the worker at ``url`` (``http://host:port``) answers ``/health``.
+
+    Raises ``TimeoutError``, or ``RuntimeError`` if ``process`` exits first.
+    """
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {process.returncode}")
+        try:
+            if httpx.get(url.rstrip("/") + "/health", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"no worker answered at {url} within {timeout:.0f} s")
+
+
 def start_worker_process(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,

@@ -91,3 +91,17 @@ def test_worker_process_serves_and_stops_cleanly(base_dir, adapters_dir, tmp_pat
             proc.kill()
             raise
     assert code == 0
+
+
+@pytest.mark.e2e
+def test_wait_for_worker_reports_an_early_exit(tmp_path):
+    from openlora.service import wait_for_worker
+
+    proc = start_worker_process("127.0.0.1", 1, str(tmp_path / "no-model"), None,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with pytest.raises(RuntimeError, match="exited with code 2"):
+            wait_for_worker("http://127.0.0.1:1", timeout=60, process=proc)
+    finally:
+        proc.kill()
+        proc.wait()
