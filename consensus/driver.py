@@ -89,8 +89,7 @@ class DriverConfig:
     inbox_size: int = 10_000
     max_block_bytes: int = 4 * 1024 * 1024
     now: Callable[[], int] = _wall_clock_seconds  # block timestamps (unix seconds)
-    # Awaited (outside the driver's task) before each height after the first starts, after
-    # the commit pause. A lone validator that should make blocks only when there is work
+    # Awaited (outside the driver's task) before each height starts, after the commit pause. A lone validator that should make blocks only when there is work
     # (the devnet's instant mode, CometBFT's create_empty_blocks = false) waits here for
     # transactions; a network leaves it None, since peers expect blocks on time.
     before_height: Callable[[int], Awaitable[None]] | None = None
@@ -248,7 +247,10 @@ class ConsensusDriver:
             await self._handshake()
             nursery.start_soon(self._receive_loop)
             nursery.start_soon(self._tick_loop)
-            await self._start_height(self.state.height + 1)
+            if self.config.before_height is None:
+                await self._start_height(self.state.height + 1)
+            else:
+                nursery.start_soon(self._timer, _StartHeight(self.state.height + 1), 0.0)
             self.started.set()
             task_status.started()
             async for item in self._inbox_recv:

@@ -1,11 +1,12 @@
-"""Consensus, p2p and block sync for a node of a multi-validator network.
+"""Consensus for a node: the same Tendermint driver for the devnet and for a network.
 
 Wires the pieces other packages provide: the EVM chain as the consensus application
-(`evm_bridge.application.EvmApplication`), the Tendermint driver (`consensus.driver`), the
-libp2p service (`p2p.host.P2PService`) carrying consensus messages and transactions, and
-block sync: a node behind its peers downloads decided blocks with their commit certificates
-and hands them to the driver, which verifies each certificate against the validator set it
-knows before the application executes the block.
+(`evm_bridge.application.EvmApplication`) and the Tendermint driver (`consensus.driver`).
+On a network it adds the libp2p service (`p2p.host.P2PService`) carrying consensus messages
+and transactions, and block sync: a node behind its peers downloads decided blocks with their
+commit certificates and hands them to the driver, which verifies each certificate against the
+validator set it knows before the application executes the block. The devnet is the case of
+one validator and no peers (`SoloTransport`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,12 @@ import rlp
 import trio
 from eth.abc import SignedTransactionAPI
 
+from consensus.abc import TransportAPI
 from consensus.driver import ConsensusDriver, DriverConfig
 from consensus.signer import PrivValidator
 from consensus.state_machine import TimeoutConfig
 from consensus.store import ConsensusDB, LevelDBStore
-from consensus.types import CommitCertificate, Decision, Proposal
+from consensus.types import CommitCertificate, ConsensusMessage, Decision, Proposal
 from evm_bridge.application import EvmApplication
 from evm_bridge.builder import BuiltBlock
 from evm_bridge.ledger import Ledger
@@ -102,8 +104,23 @@ class LedgerSyncProvider(SyncProviderAPI):
         return out
 
 
+class SoloTransport(TransportAPI):
+    """The transport of a lone validator (the devnet): nobody to send to, nothing to receive."""
+
+    async def broadcast(self, message: ConsensusMessage) -> None:
+        return None
+
+    async def receive(self) -> ConsensusMessage:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
 class ConsensusService:
-    """Runs p2p, the consensus driver, transaction gossip and block sync for one node."""
+    """Runs the consensus driver for one node, and on a network p2p, gossip and sync.
+
+    `p2p_config` None is the devnet: no peers, and `before_height` / `block_time` pace blocks
+    (instant mode waits for transactions; interval mode pauses `block_time` after each block).
+    """
 
     def __init__(
         self,
@@ -111,10 +128,13 @@ class ConsensusService:
         genesis: Genesis,
         ledger: Ledger,
         pool: TxPool,
-        p2p_config: P2PConfig,
+        p2p_config: P2PConfig | None,
         validator_key: bytes | None,
         on_commit: Callable[[BuiltBlock], None],
+        *,
         double_sign_for_tests: bool = False,
+        before_height: Callable[[int], Awaitable[None]] | None = None,
+        block_time: float | None = None,
     ) -> None:
         self.genesis = genesis
         self.ledger = ledger
@@ -122,21 +142,27 @@ class ConsensusService:
         self.store = LevelDBStore.open(home / "consensus")
         self.db = ConsensusDB(self.store)
         self.app = EvmApplication(ledger, pool, on_commit=on_commit)
-        self.p2p = P2PService(load_or_create_identity(home), p2p_config,
-                              LedgerSyncProvider(ledger, self.db))
-        self.transport = ConsensusTransport(self.p2p, genesis.chain_id)
+        self.p2p: P2PService | None = None
+        self.transport: TransportAPI = SoloTransport()
+        if p2p_config is not None:
+            self.p2p = P2PService(load_or_create_identity(home), p2p_config,
+                                  LedgerSyncProvider(ledger, self.db))
+            self.transport = ConsensusTransport(self.p2p, genesis.chain_id)
+            self.p2p.set_validator(Kind.TRANSACTION, self._validate_tx)
+            self._tx_inbox = self.p2p.subscribe(Kind.TRANSACTION)
         signer = None
         if validator_key is not None:
             signer = PrivValidator(validator_key, home / "priv_validator_state.json",
                                    double_sign_for_tests=double_sign_for_tests)
         self.is_validator = signer is not None
+        timeouts = timeouts_from_genesis(dict(genesis.params))
+        if block_time is not None:
+            timeouts = replace(timeouts, commit=block_time)
         self.driver = ConsensusDriver(
             self.app, self.transport, self.db, signer,
-            DriverConfig(genesis.chain_id, timeouts=timeouts_from_genesis(dict(genesis.params))),
+            DriverConfig(genesis.chain_id, timeouts=timeouts, before_height=before_height),
         )
         self.progress = SyncProgress()
-        self.p2p.set_validator(Kind.TRANSACTION, self._validate_tx)
-        self._tx_inbox = self.p2p.subscribe(Kind.TRANSACTION)
         self._outbox: deque[bytes] = deque()
         self._outbox_bytes = 0
         self._outbox_ready = trio.Event()
@@ -146,17 +172,19 @@ class ConsensusService:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(self.p2p.run)
-                nursery.start_soon(self._receive_transactions)
-                nursery.start_soon(self._flush_transactions)
+                if self.p2p is not None:
+                    await nursery.start(self.p2p.run)
+                    nursery.start_soon(self._receive_transactions)
+                    nursery.start_soon(self._flush_transactions)
                 await nursery.start(self.driver.run)
-                nursery.start_soon(self._sync_loop)
+                if self.p2p is not None:
+                    nursery.start_soon(self._sync_loop)
                 task_status.started()
         finally:
             self.store.close()
 
     def peer_count(self) -> int:
-        return self.p2p.peer_count
+        return 0 if self.p2p is None else self.p2p.peer_count
 
     def syncing(self) -> Any:
         if not self.progress.syncing:
@@ -172,7 +200,7 @@ class ConsensusService:
         Transactions that came in by gossip are relayed by p2p itself, so only those our own
         RPC admitted are queued (`_admitting` is set while gossip is being admitted).
         """
-        if self._admitting:
+        if self._admitting or self.p2p is None:
             return
         self._outbox.append(tx.encode())
         self._outbox_bytes += len(self._outbox[-1])
@@ -194,6 +222,7 @@ class ConsensusService:
                     self._outbox.popleft()
                     continue
                 self._outbox_bytes -= size
+                assert self.p2p is not None
                 await self.p2p.broadcast(Kind.TRANSACTION, rlp.encode(batch))
 
     def _validate_tx(self, body: bytes, peer: Any) -> ValidationResult:
@@ -233,6 +262,7 @@ class ConsensusService:
             await trio.sleep(SYNC_POLL)
 
     async def _best_peer(self) -> tuple[Any, int] | None:
+        assert self.p2p is not None
         best = None
         for peer in self.p2p.connected_peers():
             try:
@@ -252,6 +282,7 @@ class ConsensusService:
         if best is None or best[1] <= ours + 1:
             return
         peer, target = best
+        assert self.p2p is not None
         self.progress = SyncProgress(True, ours, ours, target)
         started = time.monotonic()
         log.info("syncing from height %d to %d", ours, target)

@@ -1,8 +1,8 @@
 """The node: every service of one OpenLedger process, wired together in one trio nursery.
 
 The ledger (chain over LevelDB), the transaction pool, filters and subscriptions, the JSON-RPC
-server on HTTP and WebSocket ports, and block production: the devnet's single-validator
-producer, or, on a network, consensus with p2p and block sync (`ConsensusService`).
+server on HTTP and WebSocket ports, and consensus (`ConsensusService`): on a network with p2p
+and block sync; on the devnet the same driver with one validator and no peers.
 """
 
 from __future__ import annotations
@@ -23,12 +23,15 @@ from evm_bridge.builder import BuiltBlock
 from evm_bridge.ledger import Ledger
 from genesis.schema import Genesis
 from openledger_node.config import NodeConfig
-from openledger_node.producer import BlockProducer
+from openledger_node.consensus_service import TX_GOSSIP_MAX_BYTES, ConsensusService
+from openledger_node.pacing import InstantPacer
 from openledger_node.rpc.context import RpcContext
 from openledger_node.rpc.filters import FilterManager
 from openledger_node.rpc.server import build_app, serve_rpc
 from openledger_node.rpc.subscriptions import SubscriptionHub
 from openledger_node.txpool import AccountView, TxPool
+from p2p.config import P2PConfig
+from p2p.wire import Kind
 
 log = logging.getLogger(__name__)
 CLIENT_VERSION = "OpenLedger/v0.1.0/python"
@@ -85,7 +88,8 @@ def load_rpc_modules() -> None:
 class Node:
     """One node process. `validator_key` None on a network makes a full (non-voting) node.
 
-    `network=False` is the devnet: one validator producing blocks alone, no p2p.
+    `network=False` is the devnet: the lone validator, no p2p; `config.block_time` 0 makes
+    a block as soon as transactions wait, otherwise one every `block_time` seconds.
     """
 
     def __init__(
@@ -111,8 +115,6 @@ class Node:
         self.events = ChainEvents([self.filters.on_block, self.subscriptions.on_block])
         self.pool.subscribe(self.filters.on_pending)
         self.pool.subscribe(self.subscriptions.on_pending)
-        self.producer: BlockProducer | None = None
-        self.consensus: Any = None  # ConsensusService on a network
         load_rpc_modules()
         self.rpc_context = RpcContext(
             ledger=self.ledger,
@@ -122,25 +124,24 @@ class Node:
             client_version=CLIENT_VERSION,
             dev_keys=dict(dev_keys or {}),
         )
+        p2p_config = None
+        pacer = None
         if network:
-            from openledger_node.consensus_service import TX_GOSSIP_MAX_BYTES, ConsensusService
-            from p2p.config import P2PConfig
-            from p2p.wire import Kind
-
             p2p_config = P2PConfig(listen_host=config.p2p_host, listen_port=config.p2p_port,
                                    static_peers=list(config.peers))
             p2p_config.max_message[Kind.TRANSACTION] = TX_GOSSIP_MAX_BYTES + 1024
-            self.consensus = ConsensusService(
-                config.home, genesis, self.ledger, self.pool, p2p_config, validator_key,
-                self.on_block_committed, double_sign_for_tests=double_sign_for_tests,
-            )
-            self.pool.subscribe(self.consensus.gossip_transaction)
-            self.rpc_context.peer_count = self.consensus.peer_count
-            self.rpc_context.syncing = self.consensus.syncing
-        else:
-            self.producer = BlockProducer(self.ledger, self.pool, self.on_block_committed,
-                                          config.block_time)
-            self.rpc_context.on_transaction = self.producer.notify
+        elif config.block_time == 0:
+            pacer = InstantPacer(self.pool)
+            self.rpc_context.on_transaction = pacer.notify
+        self.consensus = ConsensusService(
+            config.home, genesis, self.ledger, self.pool, p2p_config, validator_key,
+            self.on_block_committed, double_sign_for_tests=double_sign_for_tests,
+            before_height=pacer.before_height if pacer is not None else None,
+            block_time=None if network else config.block_time,
+        )
+        self.pool.subscribe(self.consensus.gossip_transaction)
+        self.rpc_context.peer_count = self.consensus.peer_count
+        self.rpc_context.syncing = self.consensus.syncing
         self.rpc_context.extensions.update(home=config.home, node=self)
         self.shutdown = trio.Event()
 
@@ -180,11 +181,8 @@ class Node:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_signals)
-                if self.consensus is not None:
-                    await nursery.start(self.consensus.run)
+                await nursery.start(self.consensus.run)
                 await nursery.start(serve_rpc, app, self.rpc_binds, self.shutdown)
-                if self.producer is not None:
-                    nursery.start_soon(self.producer.run)
                 if self.config.lora_worker:
                     nursery.start_soon(self._run_lora_worker)
                 task_status.started()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shutil
 import sys
@@ -10,11 +11,13 @@ import time
 from pathlib import Path
 
 import trio
+from eth_utils import to_checksum_address
 
 from genesis.presets import DEV_ACCOUNT_BALANCE, dev_accounts, devnet_genesis
 from genesis.schema import OPEN, Genesis, GenesisError
-from openledger_node.config import ConfigError, NodeConfig
+from openledger_node.config import CHAINDATA_DIR, ConfigError, NodeConfig
 from openledger_node.node import Node
+from openledger_node.validator_keys import create_validator_key, load_validator_key
 
 log = logging.getLogger(__name__)
 DEFAULT_HOME = Path.home() / ".openledger" / "devnet"
@@ -43,14 +46,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def prepare_home(home: Path, accounts: int, fresh: bool) -> Genesis:
-    """Create (or reuse) the devnet's genesis in `home`."""
+    """Create (or reuse) the devnet's genesis, validator key and config in `home`.
+
+    The devnet is a one-validator network: its consensus key is made here, kept encrypted
+    in the home like any validator's, and named in the genesis.
+    """
     if fresh and home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
     genesis_path = home / "genesis.json"
     if genesis_path.exists():
-        return Genesis.load(genesis_path)
-    genesis = devnet_genesis(accounts=accounts, timestamp=int(time.time()))
+        genesis = Genesis.load(genesis_path)
+        if genesis.validators:
+            return genesis
+        if (home / CHAINDATA_DIR).exists():
+            raise GenesisError(f"{home} holds a devnet without a validator (made by an older "
+                               "version); start over with --fresh")
+        # A genesis written by hand (custom parameters, allocations): add our validator.
+    else:
+        genesis = devnet_genesis(accounts=accounts, timestamp=int(time.time()))
+    validator = create_validator_key(home, power=1, name="devnet")
+    genesis = dataclasses.replace(genesis, validators=(validator,))
+    NodeConfig.load(home).with_overrides(
+        validator_address=to_checksum_address(validator.address), moniker="devnet").save()
     genesis.save(genesis_path)
     return genesis
 
@@ -74,8 +92,6 @@ def banner(config: NodeConfig, genesis: Genesis, keys: dict[bytes, bytes], resta
         "never use them on a real network):",
     ]
     for index, (address, key) in enumerate(keys.items()):
-        from eth_utils import to_checksum_address
-
         lines.append(f"  ({index}) {to_checksum_address(address)}  private key 0x{key.hex()}")
     lines += [
         "",
@@ -103,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     keys = {bytes.fromhex(a.address[2:]): a.private_key for a in dev_accounts(max(count, 1))}
     keys = {a: k for a, k in keys.items() if a in genesis.alloc}
     try:
-        node = Node(config, genesis, dev_keys=keys)
+        node = Node(config, genesis, dev_keys=keys, validator_key=load_validator_key(config))
     except Exception as exc:  # locked store, genesis mismatch: say it plainly
         print(f"error: cannot open the chain in {config.home}: {exc}", file=sys.stderr)
         return 1

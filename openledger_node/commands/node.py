@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -13,11 +12,11 @@ from typing import Any
 import trio
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 
-from consensus.types import address_from_private_key
 from genesis.presets import MINIMAL_CONSENSUS_PARAMS
-from genesis.schema import OPEN, Genesis, GenesisAccount, GenesisError, GenesisValidator
+from genesis.schema import OPEN, Genesis, GenesisAccount, GenesisError
 from openledger_node.config import ConfigError, NodeConfig
 from openledger_node.keystore import Keystore, KeystoreError, read_password
+from openledger_node.validator_keys import create_validator_key, load_validator_key, write_secret
 
 DEFAULT_HOME = Path.home() / ".openledger" / "node"
 VALIDATOR_POWER = 100
@@ -72,12 +71,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 # -- init / run ----------------------------------------------------------------------------
-def _write_secret(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-
-
 def run_init(args: argparse.Namespace) -> int:
     home: Path = args.home
     if (home / "config.toml").exists():
@@ -94,7 +87,7 @@ def run_init(args: argparse.Namespace) -> int:
             address = Keystore(home / "keystore").new(password)
             validator_address = to_checksum_address(address)
             if args.password_file:
-                _write_secret(home / "validator_password", password + "\n")
+                write_secret(home / "validator_password", password + "\n")
         if args.genesis:
             Genesis.load(args.genesis).save(home / "genesis.json")
     except (KeystoreError, GenesisError) as exc:
@@ -109,18 +102,6 @@ def run_init(args: argparse.Namespace) -> int:
     if not args.genesis:
         print("next: put the network's genesis.json in the home, then `openledger run`")
     return 0
-
-
-def load_validator_key(config: NodeConfig) -> bytes | None:
-    if not config.validator_address:
-        return None
-    password_path = config.home / config.validator_password_file
-    try:
-        password = read_password(str(password_path) if password_path.exists() else None)
-        return Keystore(config.home / "keystore").private_key(
-            to_canonical_address(config.validator_address), password)
-    except KeystoreError as exc:
-        raise ConfigError(f"cannot unlock the validator key: {exc}") from exc
 
 
 def run_node(args: argparse.Namespace) -> int:
@@ -153,7 +134,8 @@ def run_node(args: argparse.Namespace) -> int:
             print(f"OpenLedger node ({role}) chain {genesis.chain_id}: RPC "
                   f"http://{config.rpc_host}:{config.rpc_port}, WebSocket "
                   f"ws://{config.rpc_host}:{config.ws_port}, p2p "
-                  f"{', '.join(node.consensus.p2p.listen_addrs)}", flush=True)
+                  f"{', '.join(node.consensus.p2p.listen_addrs if node.consensus.p2p else [])}",
+                  flush=True)
 
     trio.run(main)
     return 0
@@ -242,17 +224,9 @@ def run_genesis_testnet(args: argparse.Namespace) -> int:
             "validator": None,
         }
         if i < args.validators:
-            key = os.urandom(32)
-            password = os.urandom(16).hex()
-            address = Keystore(home / "keystore").add(key, password, light=True)
-            _write_secret(home / "validator_password", password + "\n")
-            from coincurve import PrivateKey
-
-            validators.append(GenesisValidator(
-                address=address_from_private_key(key),
-                public_key=PrivateKey(key).public_key.format(compressed=True),
-                power=VALIDATOR_POWER, name=entry["name"]))
-            entry["validator"] = to_checksum_address(address)
+            validator = create_validator_key(home, VALIDATOR_POWER, entry["name"])
+            validators.append(validator)
+            entry["validator"] = to_checksum_address(validator.address)
         nodes.append(entry)
     params: dict[str, Any] = dict(MINIMAL_CONSENSUS_PARAMS)
     params["consensus.block_time_ms"] = int(args.block_time * 1000)

@@ -24,11 +24,11 @@ async def node_info(ctx: RpcContext) -> dict[str, Any]:
         "latestTimestamp": head.timestamp,
         "peers": ctx.peer_count(),
         "syncing": ctx.syncing() is not False,
-        "mode": "devnet" if consensus is None else "network",
+        "mode": "network" if getattr(consensus, "p2p", None) is not None else "devnet",
         "txpool": {"pending": pending, "queued": queued},
         "validator": consensus is None or bool(consensus.is_validator),
     }
-    if consensus is not None:
+    if consensus is not None and consensus.p2p is not None:
         info["peerId"] = consensus.p2p.peer_id.to_base58()
         info["listenAddrs"] = consensus.p2p.listen_addrs
         info["syncProgress"] = {
