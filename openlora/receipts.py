@@ -111,6 +111,7 @@ def make_receipt(
     price_per_1k_tokens: int,
     finish_reason: str,
     worker: str | None = None,
+    attribution: dict[int, int] | None = None,
 ) -> InferenceReceipt:
     if price_per_1k_tokens < 0 or prompt_tokens < 0 or completion_tokens < 0:
         raise ValueError("token counts and prices must not be negative")
@@ -129,5 +130,6 @@ def make_receipt(
         fee=fee,
         finish_reason=finish_reason,
         created=int(time.time()),
+        attribution={str(k): int(v) for k, v in sorted((attribution or {}).items())},
         worker=worker,
     )

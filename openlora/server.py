@@ -26,6 +26,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from openlora.attribution import AttributorAPI, ContributionsFileAttributor
 from openlora.engine import EngineClosed, EngineFull, Event, Request, RequestTooLong
 from openlora.metrics import CONTENT_TYPE, Metrics
 from openlora.receipts import InferenceReceipt, make_receipt
@@ -79,6 +80,7 @@ class Api:
         allow_any_adapter_path: bool = False,
         receipts_path: Path | None = None,
         keep_receipts: int = 10_000,
+        attributor: AttributorAPI | None = None,
     ) -> None:
         self.worker = worker
         self.engine = worker.engine
@@ -90,6 +92,7 @@ class Api:
         self.receipts_path = receipts_path
         self.receipts: deque[InferenceReceipt] = deque(maxlen=keep_receipts)
         self.metrics = Metrics(self.engine)
+        self.attributor = attributor or ContributionsFileAttributor(self.store)
         self.created = int(time.time())
 
     # -- helpers ----------------------------------------------------------------------------
@@ -153,7 +156,14 @@ class Api:
 
     def _receipt(self, adapter: str | None, prompt: str, final: Event) -> InferenceReceipt:
         record = self.store.get(adapter) if adapter is not None and adapter in self.store else None
+        attribution: dict[int, int] = {}
+        if record is not None:
+            try:
+                attribution = self.attributor.weights(record.name, final.text)
+            except Exception:  # attribution must never cost the client its answer
+                log.exception("attribution failed for %s", record.name)
         receipt = make_receipt(
+            attribution=attribution,
             model=adapter or self.base_name,
             model_id=record.model_id if record else None,
             adapter_hash=record.spec.content_hash if record else None,
@@ -391,6 +401,9 @@ class Api:
             if not isinstance(name, str):
                 raise ApiError(400, "'lora_name' is required", param="lora_name")
             self.store.unregister(name)
+            forget = getattr(self.attributor, "forget", None)
+            if forget is not None:
+                forget(name)
         except Exception as exc:
             return _error_from(exc).response()
         return JSONResponse({"object": "adapter", "name": name,
