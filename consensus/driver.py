@@ -140,6 +140,7 @@ class ConsensusDriver:
         self._stale_answered: dict[int, float] = {}
         self._decided_at: dict[int, float] = {}
         self._waiters: list[tuple[int, trio.Event]] = []
+        self._height_started = 0.0
         self._inbox_send, self._inbox_recv = trio.open_memory_channel[_Input](config.inbox_size)
         self._nursery: trio.Nursery | None = None
         self.started = trio.Event()
@@ -318,6 +319,7 @@ class ConsensusDriver:
             self.config.chain_id, height, state.validators, me, self.config.timeouts
         )
         self._sm = sm
+        self._height_started = trio.current_time()
         self._stale_answered = {h: t for h, t in self._stale_answered.items() if h >= height - 10}
         self._decided_at = {h: t for h, t in self._decided_at.items() if h >= height - 10}
         entries = self.db.wal_entries(height)
@@ -554,10 +556,17 @@ class ConsensusDriver:
                 await self._commit_decision(
                     action.decision,
                     start_next=True,
-                    delay=0.0 if action.catch_up else self.config.timeouts.commit,
+                    delay=0.0 if action.catch_up else self._commit_pause(),
                 )
             else:  # pragma: no cover - the Action union is closed
                 raise TypeError(f"unknown action {action!r}")
+
+    def _commit_pause(self) -> float:
+        """The pause before the next height. `timeouts.commit` is the target block interval:
+        time spent deciding this height (a large block executing) counts against it, so
+        heavy blocks do not add a full pause on top of their own time."""
+        elapsed = trio.current_time() - self._height_started
+        return max(0.0, self.config.timeouts.commit - elapsed)
 
     async def _sign_and_send_vote(
         self, sm: HeightStateMachine, action: BroadcastVote

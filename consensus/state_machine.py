@@ -42,8 +42,9 @@ MAX_ROUNDS_AHEAD = 1000
 class TimeoutConfig:
     """Per-step timeouts in seconds; each grows linearly with the round (base + round * delta).
 
-    `commit` is the pause after a decision before the next height starts: with instant
-    rounds it sets the block interval (CometBFT's timeout_commit).
+    `commit` is the target block interval: after a decision the next height starts once
+    `commit` seconds have passed since this height started (at once if deciding took longer),
+    like CometBFT's timeout_commit but not added on top of a slow height.
     """
 
     propose: float = 3.0
