@@ -19,6 +19,7 @@ import hashlib
 import inspect
 import itertools
 import logging
+import os
 import random
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -69,6 +70,8 @@ from p2p.scoring import Offense, PeerScorer
 from p2p.seen import SeenCache
 from p2p.streams import FrameReader, StreamEnded
 from p2p.wire import (
+    NONCE_SIZE,
+    ZERO_NONCE,
     BlockRangeRequest,
     BlockWithCertificate,
     ChainStatus,
@@ -497,32 +500,33 @@ class P2PService:
 
     # ------------------------------------------------------------------ gossip out
 
-    def _gossip_frame(self, kind: Kind, data: bytes) -> tuple[bytes, bytes]:
+    def _gossip_frame(self, kind: Kind, data: bytes, fresh: bool) -> tuple[bytes, bytes]:
         if kind is Kind.IDONTWANT:
             raise ValueError("IDONTWANT is a control message the service sends itself")
         limit = self.config.max_message[kind]
         if len(data) > limit:
             raise ValueError(f"{kind.name} of {len(data)} bytes exceeds the {limit} byte limit")
-        payload = encode_gossip(kind, data)
+        payload = encode_gossip(kind, data, os.urandom(NONCE_SIZE) if fresh else ZERO_NONCE)
         return message_id(payload), encode_frame(payload)
 
     async def broadcast(self, kind: Kind, data: bytes, *, resend: bool = True) -> int:
         """Queue `data` for connected peers; returns how many peers got it queued.
 
-        With `resend` (the default, for consensus retransmissions) every peer gets it again;
-        `resend=False` skips peers known to have it already (they sent it to us, or we queued
-        it for them), which suits announcing transactions that may have come in by gossip.
-        Waits while a peer's queue is full (up to `send_timeout`, then that peer is dropped
-        as stalled). Our own messages are remembered so echoes are neither delivered nor
-        relayed back.
+        With `resend` (the default, what consensus wants) each call is a message of its own:
+        it reaches every peer and every peer's consumer again, even when an earlier copy of
+        the same bytes was delivered (and perhaps discarded while the peer was catching up).
+        With `resend=False` the message is identified by its content: peers known to have
+        it already are skipped and receivers drop it as a duplicate, which suits announcing
+        transactions. Waits while a peer's queue is full (up to `send_timeout`, then that
+        peer is dropped as stalled). Our own messages are never delivered back to us.
         """
-        msg_id, frame = self._gossip_frame(kind, data)
+        msg_id, frame = self._gossip_frame(kind, data, fresh=resend)
         self._seen.add(msg_id)
         return await self._fan_out(msg_id, frame, exclude=None, skip_known=not resend)
 
     async def send_to(self, peer: ID, kind: Kind, data: bytes) -> bool:
         """Queue `data` for one peer only (e.g. resending current votes to a new peer)."""
-        msg_id, frame = self._gossip_frame(kind, data)
+        msg_id, frame = self._gossip_frame(kind, data, fresh=True)
         self._seen.add(msg_id)  # ours: never deliver it back to ourselves
         session = self._sessions.get(peer)
         if session is None or not await self._enqueue(session, frame):

@@ -44,20 +44,34 @@ def encode_frame(payload: bytes) -> bytes:
 # ---------------------------------------------------------------------------- gossip
 
 
-def encode_gossip(kind: Kind, body: bytes) -> bytes:
-    """A gossip payload (not yet framed): kind byte, then the opaque body."""
-    return bytes([int(kind)]) + body
+NONCE_SIZE = 8
+ZERO_NONCE = bytes(NONCE_SIZE)
+
+
+def encode_gossip(kind: Kind, body: bytes, nonce: bytes = ZERO_NONCE) -> bytes:
+    """A gossip payload (not yet framed): kind byte, 8-byte nonce, then the opaque body.
+
+    The message id (for dedupe) is the hash of the whole payload, so the nonce decides what
+    counts as "the same message": a zero nonce makes the id depend on the content only (an
+    announcement sent twice is one message), a fresh random nonce makes each retransmission
+    a message of its own that reaches every consumer again (consensus retransmits the votes
+    of its current round until the round moves on, and a peer that dropped them while
+    catching up needs the next copy).
+    """
+    if len(nonce) != NONCE_SIZE:
+        raise ValueError(f"nonce must be {NONCE_SIZE} bytes")
+    return bytes([int(kind)]) + nonce + body
 
 
 def decode_gossip(payload: bytes) -> tuple[Kind, bytes]:
-    """Split a gossip payload into its kind and body."""
-    if not payload:
-        raise DecodeError("empty gossip message")
+    """Split a gossip payload into its kind and body (the nonce only matters for dedupe)."""
+    if len(payload) < 1 + NONCE_SIZE:
+        raise DecodeError(f"gossip message of {len(payload)} bytes is shorter than its header")
     try:
         kind = Kind(payload[0])
     except ValueError as exc:
         raise DecodeError(f"unknown gossip kind {payload[0]}") from exc
-    return kind, bytes(payload[1:])
+    return kind, bytes(payload[1 + NONCE_SIZE :])
 
 
 # ---------------------------------------------------------------------------- status

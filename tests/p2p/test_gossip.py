@@ -103,7 +103,10 @@ async def test_validator_decides_delivery_and_relay():
         assert b.stats["gossip_rejected"] == 1 and b.stats["gossip_ignored"] == 1
 
 
-async def test_retransmission_reaches_a_peer_that_joined_later_via_relay():
+async def test_retransmission_reaches_every_consumer_again_through_relays():
+    # Consensus retransmits its current votes until its round moves on; a node that dropped
+    # the first copy while catching up (or joined later) must get the next one, also two
+    # hops away. Seen-cache dedupe must not swallow retransmissions.
     a, b, c = make_service(), make_service(), make_service()
     async with running(a, b, c):
         await line(a, b)
@@ -114,8 +117,33 @@ async def test_retransmission_reaches_a_peer_that_joined_later_via_relay():
         await c.wait_for_peers(1)
         await b.wait_for_peers(2)
         await a.broadcast(Kind.VOTE, b"current vote")  # the consensus driver retransmits
+        assert [m.data for m in await collect(sub_b, 1, timeout=5)] == [b"current vote"]
         assert [m.data for m in await collect(sub_c, 1, timeout=5)] == [b"current vote"]
-        assert (await collect(sub_b, 1, timeout=0.3)) == []  # B does not deliver it twice
+        # Each retransmission is delivered once per node, not once per path.
+        assert (await collect(sub_b, 1, timeout=0.3)) == []
+        assert (await collect(sub_c, 1, timeout=0.1)) == []
+
+
+async def test_duplicate_from_a_relay_reaches_a_peer_that_joined_since():
+    a, b, c = make_service(), make_service(), make_service()
+    async with running(a, b, c):
+        await line(a, b)
+        sub_c = c.subscribe(Kind.TRANSACTION)
+        await a.broadcast(Kind.TRANSACTION, b"tx", resend=False)
+        await trio.sleep(0.3)
+        await c.connect(b.listen_addrs[0])
+        await b.wait_for_peers(2)
+        # A second copy of the same content reaches B as a duplicate; B passes it on to C,
+        # which connected after B relayed the first copy.
+        await a._fan_out(*_content_frame(Kind.TRANSACTION, b"tx"), exclude=None, skip_known=False)
+        assert [m.data for m in await collect(sub_c, 1, timeout=5)] == [b"tx"]
+
+
+def _content_frame(kind: Kind, data: bytes) -> tuple[bytes, bytes]:
+    from p2p.host import message_id
+
+    payload = encode_gossip(kind, data)
+    return message_id(payload), encode_frame(payload)
 
 
 async def test_one_subscription_for_several_kinds_keeps_sender_order():
@@ -140,12 +168,13 @@ async def test_announce_without_resend_skips_peers_that_have_it():
     async with running(a, b, c):
         await mesh(a, b, c)
         sub_b = b.subscribe(Kind.TRANSACTION)
-        await a.broadcast(Kind.TRANSACTION, b"raw tx")
+        await a.broadcast(Kind.TRANSACTION, b"raw tx", resend=False)
         await collect(sub_b, 1, timeout=5)
         # b's pool admits the gossiped tx and announces it: a sent it, c got b's relay.
         assert await b.broadcast(Kind.TRANSACTION, b"raw tx", resend=False) == 0
         assert await b.broadcast(Kind.TRANSACTION, b"new tx", resend=False) == 2
         assert await b.broadcast(Kind.TRANSACTION, b"raw tx") == 2  # a consensus-style resend
+        assert [m.data for m in await collect(sub_b, 1, timeout=0.3)] == []  # not to itself
 
 
 async def test_peers_that_all_dial_each_other_keep_one_session_each():
