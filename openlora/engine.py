@@ -75,6 +75,7 @@ class Request:
     position: int = 0
     cancelled: bool = False
     finished: bool = False
+    unpinned: bool = False
     first_token_at: float | None = None
 
 
@@ -272,8 +273,7 @@ class Engine:
                 self._advance(group, logits)
         except Exception as exc:
             for req in pending:  # admitted but never given a row: unpin and tell the client
-                if req.adapter is not None:
-                    self.store.release(req.adapter)
+                self._unpin(req)
                 self._finish_unstarted(req, "error", f"internal error: {exc}")
             raise
         self._retire()
@@ -344,6 +344,7 @@ class Engine:
         if drop_last:
             req.text = self.tokenizer.decode(req.output_ids[:-1], skip_special_tokens=True)
         req.finished = True  # marks the row for removal
+        self._unpin(req)  # before the client hears: it may unload the adapter at once
         delta = req.text[req.emitted :] if reason != "cancelled" else ""
         req.emitted = len(req.text)
         self.requests_finished += 1
@@ -352,6 +353,13 @@ class Engine:
             output_ids=list(req.output_ids), prompt_tokens=len(req.prompt_ids),
             completion_tokens=len(req.output_ids),
         ))
+
+    def _unpin(self, req: Request) -> None:
+        """Release the request's adapter slot once. A finished row runs no further forward
+        pass, so its slot may be reused as soon as the request is done."""
+        if req.adapter is not None and not req.unpinned:
+            req.unpinned = True
+            self.store.release(req.adapter)
 
     def _retire(self) -> None:
         gone = [i for i, r in enumerate(self._running) if r.finished]
@@ -362,8 +370,7 @@ class Engine:
         gone_set = set(gone)
         for i, req in enumerate(self._running):
             if i in gone_set:
-                if req.adapter is not None:
-                    self.store.release(req.adapter)
+                self._unpin(req)
             else:
                 new_running[moved.get(i, i)] = req
         with self._lock:
@@ -373,12 +380,11 @@ class Engine:
     def fail_all(self, message: str) -> None:
         """After an internal error: end every running request with an error, drop their rows."""
         for req in self._running:
+            self._unpin(req)
             if not req.finished:
                 req.finished = True
                 req.on_event(Event(req.request_id, finished=True, finish_reason="error",
                                    error=message, prompt_tokens=len(req.prompt_ids)))
-            if req.adapter is not None:
-                self.store.release(req.adapter)
         with self._lock:
             self._running = []
         self.runner.reset()

@@ -53,8 +53,10 @@ async def test_receipts_name_the_contributions_an_output_reuses(nursery, adapter
         text = first["choices"][0]["text"]
         # a contribution that holds this very output (and one that does not)
         _write(root / "model-a", {3: "unrelated words only", 11: f"prefix {text} suffix"})
-        await http.post("/v1/unload_lora_adapter", json={"lora_name": "model-a"})
-        await http.post("/v1/load_lora_adapter", json={"lora_name": "model-a"})
+        r = await http.post("/v1/unload_lora_adapter", json={"lora_name": "model-a"})
+        assert r.status_code == 200, r.text
+        r = await http.post("/v1/load_lora_adapter", json={"lora_name": "model-a"})
+        assert r.status_code == 200, r.text
         again = (await http.post("/v1/completions", json=body)).json()
     assert again["choices"][0]["text"] == text
     weights = again["openledger_receipt"]["attribution"]
