@@ -127,9 +127,9 @@ class Api:
 
     @staticmethod
     def _params(body: dict[str, Any], default_max: int) -> SamplingParams:
-        if body.get("n", 1) != 1:
+        if body.get("n") not in (None, 1):
             raise ApiError(400, "only n=1 is supported", param="n")
-        if body.get("logprobs") or body.get("echo") or body.get("best_of", 1) != 1:
+        if body.get("logprobs") or body.get("echo") or body.get("best_of") not in (None, 1):
             raise ApiError(400, "logprobs, echo and best_of are not supported")
         stop = body.get("stop")
         stops: tuple[str, ...] = ()
@@ -272,7 +272,8 @@ class Api:
         if final is None or final.finish_reason == "error":
             return ApiError(500, final.error if final and final.error else "generation failed",
                             "server_error").response()
-        receipt = self._receipt(adapter, prompt, final)
+        # attribution is pure-Python work (and may build an index): keep it off the event loop
+        receipt = await trio.to_thread.run_sync(self._receipt, adapter, prompt, final)
         choice: dict[str, Any] = {"index": 0, "finish_reason": final.finish_reason,
                                   "logprobs": None}
         if chat:
@@ -319,7 +320,8 @@ class Api:
                         break
                     if event.delta:
                         yield chunk(event.delta, None)
-                    receipt = self._receipt(adapter, prompt, event)
+                    receipt = await trio.to_thread.run_sync(self._receipt, adapter, prompt,
+                                                            event)
                     yield chunk(None, event.finish_reason,
                                 openledger_receipt=receipt.to_dict())
                     if include_usage:
