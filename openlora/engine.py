@@ -208,13 +208,15 @@ class Engine:
                     continue
                 queue = self._waiting[key]
                 req = queue[0]
-                if admitted and tokens + len(req.prompt_ids) > self.max_prefill_tokens:
-                    break  # the rest wait for the next step: a prefill must not stall decoding
                 reach = max(longest, len(req.prompt_ids) + req.params.max_tokens)
                 rows = len(self._running) + len(admitted) + 1
-                if (self.kv_budget_bytes is not None and rows > 1
+                if (admitted and tokens + len(req.prompt_ids) > self.max_prefill_tokens) or (
+                        self.kv_budget_bytes is not None and rows > 1
                         and self.runner.kv_bytes(rows, reach) > self.kv_budget_bytes):
-                    break  # the KV cache is full: wait until running requests finish
+                    # a prefill must not stall decoding, and the KV cache must fit: this
+                    # request goes first next step (no starvation of long prompts)
+                    self._order.rotate(1)
+                    break
                 if req.cancelled:
                     queue.popleft()
                     self._n_waiting -= 1

@@ -196,3 +196,23 @@ def test_cache_reallocation_keeps_live_rows(tokenizer, adapters_dir):
                           SamplingParams(max_tokens=20, temperature=0.0, ignore_eos=True)))
     engine.run_until_idle()
     assert mixed[-1].output_ids == alone[-1].output_ids
+
+
+def test_a_long_prompt_is_not_starved_by_the_prefill_budget(tokenizer, adapters_dir):
+    engine = tiny_worker(tokenizer, adapters_dir, max_batch=64).engine
+    engine.max_prefill_tokens = 40
+    order: list[str] = []
+
+    def track(name: str):
+        return lambda e: order.append(name) if e.finished else None
+
+    short = SamplingParams(max_tokens=1, temperature=0.0, ignore_eos=True)
+    engine.submit(Request("qv-r4", [5] * 10, short, track("s0")))
+    engine.submit(Request("qv-r8", [5] * 35, short, track("long")))
+    for i in range(1, 8):
+        engine.submit(Request("qv-r4", [5] * 10, short, track(f"s{i}")))
+    engine.step()  # s0 is admitted; the long prompt does not fit beside it
+    engine.step()  # now the long prompt goes first
+    assert "long" in order[:3]
+    engine.run_until_idle()
+    assert len(order) == 9
