@@ -73,8 +73,10 @@ HEADER = [
     "the speedup over one-at-a-time peft grows with the number of generated tokens: with 16 new",
     "tokens per 16-32-token prompt the prefill is more than half the arithmetic and bounds it;",
     "the run with 64 new tokens shows the decode-dominated case. With one thread the engine runs",
-    "near the core's arithmetic peak (about 80-90 GFLOP/s in float32 here); more threads speed",
-    "the batched path more than the one-at-a-time path.",
+    "near the core's arithmetic peak (its linear layers at about 85 GFLOP/s, against 104 for a",
+    "large float32 matrix product on this core; fusing q/k/v or gate/up gained nothing). Not",
+    "measured here on 2 threads (the shared cores make it noise), but ENVIRONMENT.md records",
+    "SmolLM2 on 2 threads at 262 tokens/s gathered against 24.9 one at a time (10.5x).",
 ]
 
 
