@@ -63,6 +63,9 @@ def add_lora_commands(lora: argparse.ArgumentParser) -> None:
                        help="node JSON-RPC URL: check adapter hashes against the chain registry")
     serve.add_argument("--receipts-file", default=None,
                        help="append every inference receipt to this JSON-lines file")
+    serve.add_argument("--api-key-file", default=None,
+                       help="require 'Authorization: Bearer <key>' on /v1 with the key in this "
+                            "file (or in the OPENLORA_API_KEY environment variable)")
     serve.add_argument("--allow-any-adapter-path", action="store_true",
                        help="let the load endpoint read adapters outside --adapters-dir")
     serve.set_defaults(func=cmd_serve)
@@ -124,7 +127,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    options: dict[str, Any] = {"allow_any_adapter_path": args.allow_any_adapter_path}
+    import os
+
+    api_key = os.environ.get("OPENLORA_API_KEY") or None
+    if args.api_key_file:
+        try:
+            api_key = Path(args.api_key_file).read_text().strip() or None
+        except OSError as exc:
+            print(f"error: cannot read --api-key-file: {exc}", file=sys.stderr)
+            return 2
+    options: dict[str, Any] = {"allow_any_adapter_path": args.allow_any_adapter_path,
+                               "api_key": api_key}
     if args.adapters_dir:
         options["adapters_root"] = Path(args.adapters_dir)
     if args.receipts_file:

@@ -10,6 +10,7 @@ its events reach each request's handler through a trio memory channel.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import math
@@ -432,7 +433,27 @@ def _usage(event: Event) -> dict[str, int]:
             "total_tokens": event.prompt_tokens + event.completion_tokens}
 
 
-def create_app(worker: Worker, **options: Any) -> Starlette:
+class BearerAuth:
+    """ASGI middleware: ``/v1/*`` needs ``Authorization: Bearer <key>`` (health and metrics
+    stay open). The key is compared in constant time and never logged."""
+
+    def __init__(self, app: Any, key: str) -> None:
+        self.app = app
+        self.key = key.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            header = dict(scope.get("headers") or []).get(b"authorization", b"")
+            token = header[7:] if header[:7].lower() == b"bearer " else b""
+            if not hmac.compare_digest(token, self.key):
+                response = ApiError(401, "missing or wrong API key (Authorization: Bearer ...)",
+                                    "authentication_error", None, "invalid_api_key").response()
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(worker: Worker, *, api_key: str | None = None, **options: Any) -> Starlette:
     api = Api(worker, **options)
     route: Callable[..., Route] = Route
     app = Starlette(routes=[
@@ -447,6 +468,8 @@ def create_app(worker: Worker, **options: Any) -> Starlette:
         route("/health", api.health, methods=["GET"]),
     ])
     app.state.api = api
+    if api_key:
+        app.add_middleware(BearerAuth, key=api_key)
     return app
 
 

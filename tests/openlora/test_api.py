@@ -253,3 +253,21 @@ async def test_client_leaving_a_stream_cancels_its_request(nursery, tokenizer, a
     assert worker.engine.tokens_generated < 400
     assert worker.engine.store.get("qv-r4").pins == 0
     stop.set()
+
+
+async def test_api_key_guards_v1_but_not_health(nursery, tokenizer, adapters_dir):
+    worker = tiny_worker(tokenizer, adapters_dir)
+    stop = trio.Event()
+    urls = await nursery.start(lambda task_status: serve(
+        worker, "127.0.0.1", 0, shutdown=stop, task_status=task_status, api_key="s3cret"))
+    url = urls[0]
+    async with httpx.AsyncClient(base_url=url) as http:
+        r = await http.get("/v1/models")
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+        r = await http.get("/v1/models", headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 401
+        assert (await http.get("/health")).status_code == 200
+    client = openai.OpenAI(base_url=url + "/v1", api_key="s3cret", max_retries=0)
+    models = await _in_thread(lambda: client.models.list())
+    assert models.data[0].id == "tiny-llama"
+    stop.set()
