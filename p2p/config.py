@@ -40,6 +40,10 @@ class P2PConfig:
     # they arrive, before validation, so those peers skip relaying them back to us.
     idontwant_min_bytes: int = 16 * KiB  # 0 disables
     seen_ttl: float = 300.0
+    # Copies of the same content under different nonces (retransmissions) closer together
+    # than this are dropped before validation: honest retransmissions come a rebroadcast
+    # interval apart (0.3 s and more), a replay flood does not get amplified.
+    replay_window: float = 0.2
     seen_max_entries: int = 200_000
     # Request/response
     request_timeout: float = 10.0

@@ -154,6 +154,9 @@ class P2PService:
         self.scorer = PeerScorer(self.config.score)
         self.stats: Counter[str] = Counter()
         self._seen = SeenCache(self.config.seen_ttl, self.config.seen_max_entries)
+        self._recent_content = SeenCache(
+            max(self.config.replay_window, 1e-3), self.config.seen_max_entries
+        )
         self._validators: dict[Kind, Validator] = {}
         self._subscribers: dict[Kind, list[trio.MemorySendChannel[GossipMessage]]] = {}
         self._peer_listeners: list[trio.MemorySendChannel[PeerEvent]] = []
@@ -649,6 +652,10 @@ class P2PService:
             if any(p not in known for p in self._sessions):  # peers that connected since
                 await self._fan_out(msg_id, encode_frame(payload), exclude=peer)
             return
+        content_id = message_id(bytes([int(kind)]) + body)
+        if self.config.replay_window > 0 and content_id in self._recent_content:
+            self.stats["gossip_replay"] += 1  # the same content again, too soon: not news
+            return
         threshold = self.config.idontwant_min_bytes
         if threshold and len(body) >= threshold:
             self._announce_dontwant(msg_id, peer)
@@ -662,6 +669,9 @@ class P2PService:
             return
         if not self._seen.add(msg_id):  # the same message was accepted meanwhile
             self.stats["gossip_duplicate"] += 1
+            return
+        if self.config.replay_window > 0 and not self._recent_content.add(content_id):
+            self.stats["gossip_replay"] += 1
             return
         self.stats["gossip_accepted"] += 1
         self.stats["gossip_relayed"] += await self._fan_out(

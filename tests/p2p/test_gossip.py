@@ -248,3 +248,19 @@ async def test_idontwant_is_internal_and_checked():
         with trio.fail_after(5):
             while b.stats["offense_malformed"] == 0:
                 await trio.sleep(0.02)
+
+
+async def test_replays_of_the_same_content_are_not_amplified():
+    a, b, c = make_service(), make_service(), make_service()
+    async with running(a, b, c):
+        await line(a, b, c)
+        sub_b, sub_c = b.subscribe(Kind.VOTE), c.subscribe(Kind.VOTE)
+        for _ in range(20):  # the same vote under 20 fresh nonces, back to back
+            await a.broadcast(Kind.VOTE, b"valid old vote")
+        assert len(await collect(sub_b, 20, timeout=1)) == 1
+        assert len(await collect(sub_c, 20, timeout=0.3)) == 1
+        assert b.stats["gossip_replay"] == 19 and b.stats["gossip_relayed"] == 1
+        assert b.scorer.score(a.peer_id) == 0  # not an offense: honest nodes retransmit
+        await trio.sleep(b.config.replay_window)
+        await a.broadcast(Kind.VOTE, b"valid old vote")  # a retransmission, later: news again
+        assert len(await collect(sub_c, 1, timeout=5)) == 1
