@@ -196,6 +196,16 @@ def bench_model(label: str, load: Any, tokenizer: Any, args: argparse.Namespace,
     engine_tokens = engine_run(sets["8"])
     rss_run = rss_mib()
 
+    http = None
+    if args.http:
+        from openlora_http import measure
+
+        texts = [tokenizer.decode(p, skip_special_tokens=True) or "x" for p in prompts]
+        http = measure(worker, texts, sets["64"], args.new_tokens, args.repeats)
+        print(f"HTTP API: {http['http']:.0f} tok/s, engine driven directly "
+              f"{http['direct']:.0f} tok/s", flush=True)
+
+
     # one request at a time through peft with adapter switching
     from peft import PeftModel
 
@@ -254,6 +264,7 @@ def bench_model(label: str, load: Any, tokenizer: Any, args: argparse.Namespace,
             break
 
     result = {
+        "http": http,
         "label": label, "params_m": n_params / 1e6, "rates": paths, "peft": peft_rate,
         "peft_same": (same, len(peft_tokens)), "register_ms": register_ms,
         "load_ms": statistics.median(load_ms), "write_ms": statistics.median(write_ms),
@@ -329,8 +340,14 @@ def table(r: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"slot {r['write_ms']:.2f} ms (medians). Paging during the runs: "
         f"{r['stats'].device_loads} slot loads, {r['stats'].device_evictions} evictions, "
         f"{r['stats'].host_loads} disk loads.",
-        "",
     ]
+    if r.get("http"):
+        h = r["http"]
+        lines.append(
+            f"- Through the HTTP API (64 concurrent `/v1/completions` over 64 adapters, httpx, "
+            f"server in the same process): {h['http']:,.0f} tokens/s against {h['direct']:,.0f} "
+            f"driving the engine directly ({h['http'] / h['direct']:.2f}), wall clock.")
+    lines.append("")
     return lines
 
 
@@ -348,6 +365,8 @@ def main() -> int:
     parser.add_argument("--peft-requests", type=int, default=16)
     parser.add_argument("--device-budget-mb", type=float, default=128.0)
     parser.add_argument("--host-budget-mb", type=float, default=256.0)
+    parser.add_argument("--http", action="store_true",
+                        help="also measure the same requests through the HTTP API")
     parser.add_argument("--write", default=None, help="write the results as Markdown here")
     parser.add_argument("--append", action="store_true",
                         help="add this run to the --write file instead of replacing it")
