@@ -127,8 +127,7 @@ class EvmApplication(ApplicationAPI):
         if request.block_hash in self._candidates:
             return True
         try:
-            built = await self._rebuild(request.block, request.block_hash, request.proposer,
-                                        request.evidence)
+            built = await self._rebuild(request.block, request.block_hash, request.evidence)
         except ValueError as exc:
             log.info("rejecting proposal at height %d: %s", request.height, exc)
             return False
@@ -138,8 +137,7 @@ class EvmApplication(ApplicationAPI):
     async def finalize_block(self, request: FinalizeBlockRequest) -> FinalizeBlockResult:
         candidate = self._candidates.get(request.block_hash)
         if candidate is None:  # decided without our having checked it (sync, replay)
-            built = await self._rebuild(request.block, request.block_hash, request.proposer,
-                                        request.evidence)
+            built = await self._rebuild(request.block, request.block_hash, request.evidence)
         else:
             built = candidate.built
         self._finalized = built
@@ -174,7 +172,7 @@ class EvmApplication(ApplicationAPI):
             await trio.sleep(0)
         return job.finish()
 
-    async def _rebuild(self, data: bytes, block_hash: bytes, proposer: bytes,
+    async def _rebuild(self, data: bytes, block_hash: bytes,
                        evidence: tuple[DuplicateVoteEvidence, ...]) -> BuiltBlock:
         block = decode_block(data)
         head = self.ledger.head
@@ -183,8 +181,8 @@ class EvmApplication(ApplicationAPI):
             raise ValueError("block hash does not match the proposal")
         if header.parent_hash != head.hash or header.block_number != head.block_number + 1:
             raise ValueError("block does not extend our head")
-        if bytes(header.coinbase) != proposer:
-            raise ValueError("fee recipient is not the proposer")
+        # The fee recipient is the builder's choice (as on Ethereum), and a block decided in a
+        # later round may have been built by an earlier round's proposer: not checked here.
         if bytes(header.extra_data) != extra_data_for(evidence):
             raise ValueError("extra data does not commit to the evidence")
         if header.timestamp <= head.timestamp:
@@ -192,7 +190,8 @@ class EvmApplication(ApplicationAPI):
         # Transactions we already hold come from the pool with their senders recovered:
         # signature recovery is a large share of executing a block of transfers.
         txs = [self.mempool.get(tx.hash) or tx for tx in block.transactions]
-        built = await self._build(txs, header.timestamp, proposer, bytes(header.extra_data))
+        built = await self._build(txs, header.timestamp, bytes(header.coinbase),
+                                  bytes(header.extra_data))
         if built.skipped:
             raise ValueError(f"invalid transaction in block: {built.skipped[0][1]}")
         if bytes(built.block.hash) != block_hash:

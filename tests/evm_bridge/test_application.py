@@ -104,10 +104,11 @@ async def test_process_proposal_rejects_tampered_blocks() -> None:
 
     assert await checker_app.process_proposal(request(proposed.block, proposed.block_hash))
     checker_app._candidates.clear()
-    # Claimed by another validator than the one paid as fee recipient.
+    # Re-proposed in a later round by another validator: the block (and its fee recipient,
+    # the original builder) is unchanged, and must still be accepted.
     other = address_from_private_key(KEYS[1])
-    assert not await checker_app.process_proposal(
-        request(proposed.block, proposed.block_hash, other))
+    assert await checker_app.process_proposal(request(proposed.block, proposed.block_hash, other))
+    checker_app._candidates.clear()
     # Garbage bytes, or a hash that is not the block's.
     assert not await checker_app.process_proposal(request(b"\x01\x02", proposed.block_hash))
     assert not await checker_app.process_proposal(request(proposed.block, b"\x11" * 32))
