@@ -324,9 +324,7 @@ class P2PService:
         """Close all connections to `peer`; with `ban_seconds`, refuse it for that long."""
         if ban_seconds is not None:
             self.scorer.ban(peer, ban_seconds)
-        session = self._sessions.pop(peer, None)
-        if session is not None:
-            session.scope.cancel()
+        self._end_session(peer)
         try:
             with trio.move_on_after(5):
                 await self.host.disconnect(peer)
@@ -386,12 +384,13 @@ class P2PService:
                 if event.connected:
                     self._on_connected(peer)
                 elif not self._is_connected(peer):
-                    self._on_disconnected(peer)
+                    self._end_session(peer)
             except Exception:  # a bug here must not take the node's networking down
                 log.exception("handling %s failed", event)
             self._signal_change(peer)
 
-    def _on_disconnected(self, peer: ID) -> None:
+    def _end_session(self, peer: ID) -> None:
+        """Stop gossiping with `peer` (its connection is gone or being closed)."""
         session = self._sessions.pop(peer, None)
         if session is not None:
             session.scope.cancel()

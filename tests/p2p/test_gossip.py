@@ -6,6 +6,7 @@ import pytest
 import trio
 
 from p2p.abc import ValidationResult
+from p2p.host import PeerEvent
 from p2p.wire import Kind, encode_frame, encode_gossip
 from tests.p2p.conftest import line, make_service, mesh, running
 
@@ -264,3 +265,20 @@ async def test_replays_of_the_same_content_are_not_amplified():
         await trio.sleep(b.config.replay_window)
         await a.broadcast(Kind.VOTE, b"valid old vote")  # a retransmission, later: news again
         assert len(await collect(sub_c, 1, timeout=5)) == 1
+
+
+async def test_peer_events_and_explicit_disconnect_with_ban():
+    a, b = make_service(), make_service()
+    async with running(a, b):
+        events = a.subscribe_peer_events()
+        await line(a, b)
+        with trio.fail_after(5):
+            assert await events.receive() == PeerEvent(b.peer_id, True)
+        await a.disconnect(b.peer_id, ban_seconds=60)
+        await trio.sleep(0.3)
+        assert a.peer_count == 0 and a.scorer.is_banned(b.peer_id)
+        await b.connect(a.listen_addrs[0])  # refused while banned
+        await trio.sleep(0.3)
+        assert a.peer_count == 0
+        record = {r.peer_id: r for r in a.peer_book()}[b.peer_id]
+        assert record.to_json()["connected"] is False
