@@ -18,12 +18,8 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 # Method modules register themselves on import.
@@ -38,41 +34,6 @@ MAX_BODY = 11 * 1024 * 1024
 MAX_WS_MESSAGE = MAX_BODY
 
 
-class BodyLimitMiddleware:
-    """Refuse request bodies over `limit` bytes: by Content-Length, or while streaming."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await _too_large(send)
-                return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _too_large(send)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
 async def _too_large(send: Send) -> None:
     body = json.dumps(
         {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "request too large"}}
@@ -82,21 +43,97 @@ async def _too_large(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class JsonRpcHttpApp:
+    """The HTTP side of JSON-RPC as a bare ASGI app; anything else goes to `fallback`.
+
+    POST (and GET for a health answer) on `paths` are served here with CORS headers and the
+    body limit, without a framework in between: every microsecond per request is throughput
+    for clients that send one transaction per request. WebSocket upgrades fall through to
+    the Starlette app, which handles subscriptions.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, context: RpcContext, fallback: ASGIApp,
+                 cors_origins: Sequence[str], limiter: trio.CapacityLimiter,
+                 max_body: int = MAX_BODY, paths: tuple[str, ...] = ("/", "/rpc")) -> None:
+        self.dispatcher = dispatcher
+        self.context = context
+        self.fallback = fallback
+        self.any_origin = "*" in cors_origins
+        self.origins = {o.encode() for o in cors_origins}
+        self.limiter = limiter
+        self.max_body = max_body
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.fallback(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        cors = self._cors_headers(headers.get(b"origin"))
+        method = scope["method"]
+        if method == "OPTIONS":
+            requested = headers.get(b"access-control-request-headers", b"content-type")
+            await _respond(send, 200, b"", [*cors, (b"access-control-allow-methods", b"POST, GET, OPTIONS"), (b"access-control-allow-headers", requested), (b"access-control-max-age", b"600")])
+            return
+        if method == "GET":
+            head = self.context.ledger.head
+            body = json.dumps({"status": "ok", "chainId": self.context.ledger.chain_id,
+                               "block": head.block_number}).encode()
+            await _respond(send, 200, body, cors + _JSON)
+            return
+        if method != "POST":
+            await _respond(send, 405, b"", [*cors, (b"allow", b"POST, GET, OPTIONS")])
+            return
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body:
+            await _too_large(send)
+            return
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        async with self.limiter:
+            response = await self.dispatcher.handle_bytes(b"".join(chunks))
+        if response is None:
+            await _respond(send, 204, b"", cors)
+            return
+        await _respond(send, 200, json.dumps(response, separators=(",", ":")).encode(),
+                       cors + _JSON)
+
+    def _cors_headers(self, origin: bytes | None) -> list[tuple[bytes, bytes]]:
+        if origin is None:
+            return []
+        if self.any_origin:
+            return [(b"access-control-allow-origin", b"*")]
+        if origin in self.origins:
+            return [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+        return []
+
+
+_JSON = [(b"content-type", b"application/json")]
+
+
+async def _respond(send: Send, status: int, body: bytes,
+                   headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def build_app(context: RpcContext, cors_origins: Sequence[str] = ("*",),
-              max_concurrency: int = 64) -> Starlette:
+              max_concurrency: int = 64) -> ASGIApp:
     dispatcher = Dispatcher(context)
     limiter = trio.CapacityLimiter(max_concurrency)
-
-    async def http_endpoint(request: Request) -> Response:
-        if request.method == "GET":
-            return JSONResponse({"status": "ok", "chainId": context.ledger.chain_id,
-                                 "block": context.ledger.head.block_number})
-        body = await request.body()
-        async with limiter:
-            response = await dispatcher.handle_bytes(body)
-        if response is None:
-            return Response(status_code=204)
-        return JSONResponse(response)
 
     async def ws_endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -123,18 +160,9 @@ def build_app(context: RpcContext, cors_origins: Sequence[str] = ("*",),
         finally:
             context.subscriptions.close(connection)
 
-    routes = [
-        Route("/", http_endpoint, methods=["POST", "GET"]),
-        WebSocketRoute("/", ws_endpoint),
-        Route("/rpc", http_endpoint, methods=["POST", "GET"]),
-        WebSocketRoute("/ws", ws_endpoint),
-    ]
-    middleware = [
-        Middleware(BodyLimitMiddleware, limit=MAX_BODY),
-        Middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["POST", "GET"],
-                   allow_headers=["*"], max_age=600),
-    ]
-    return Starlette(routes=routes, middleware=middleware)
+    websockets = Starlette(routes=[WebSocketRoute("/", ws_endpoint),
+                                   WebSocketRoute("/ws", ws_endpoint)])
+    return JsonRpcHttpApp(dispatcher, context, websockets, cors_origins, limiter)
 
 
 async def _ws_writer(websocket: WebSocket, outbound: trio.MemoryReceiveChannel[dict[str, Any]],
