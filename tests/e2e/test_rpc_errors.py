@@ -162,3 +162,29 @@ def test_replacement_needs_a_fee_bump(node: NodeProcess) -> None:
         time.sleep(0.1)
     tx = rpc_result(node.url, "eth_getTransactionByHash", [replacement])
     assert tx["value"] == "0x3"
+
+
+def test_cors_for_browser_wallets(node: NodeProcess) -> None:
+    """MetaMask calls from an extension origin: preflight and response carry CORS headers."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
+    connection.request("OPTIONS", "/", headers={
+        "Origin": "chrome-extension://nkbihfbeogaeaoehlefnkodbefgpgknn",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    preflight = connection.getresponse()
+    preflight.read()
+    assert preflight.status == 200
+    assert preflight.getheader("access-control-allow-origin") == "*"
+    assert "POST" in (preflight.getheader("access-control-allow-methods") or "")
+    connection.request("POST", "/", body=b'{"jsonrpc":"2.0","id":7,"method":"eth_chainId"}',
+                       headers={"Origin": "chrome-extension://x", "Content-Type": "application/json"})
+    answer = connection.getresponse()
+    assert answer.getheader("access-control-allow-origin") == "*"
+    assert json.loads(answer.read())["result"] == hex(DEVNET_CHAIN_ID)
+    connection.request("PUT", "/", body=b"{}")
+    refused = connection.getresponse()
+    refused.read()
+    assert refused.status == 405
+    connection.close()
