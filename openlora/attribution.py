@@ -1,6 +1,10 @@
 """Filling a receipt's attribution weights with the datanets span-attribution engine.
 
-An adapter folder may carry ``contributions.jsonl``: one ``{"id": <contribution id>, "text":
+Beside a node (``--rpc-url``), the worker asks the node: ``openledger_attribute(modelId,
+output)`` runs the same engine over the contents of the datanet versions the chain says the
+model was trained on, so the weights are the ones anyone holding those contributions can
+recompute and challenge (`NodeAttributor`). Offline, or when the node cannot answer, an
+adapter folder may carry ``contributions.jsonl``: one ``{"id": <contribution id>, "text":
 ...}`` object per line, the contributions of the datanet versions the model was trained on. The
 worker indexes them (``datanets.attribution.AttributionIndex``, built once per adapter on first
 use) and credits the contributions each output reuses, as basis points summing to 10,000. An
@@ -14,9 +18,10 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from datanets.attribution import AttributionIndex
+from openlora.registry import RegistryError
 from openlora.store import AdapterStore
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,13 @@ class AttributorAPI(Protocol):
     def weights(self, adapter: str, output: str) -> dict[int, int]:
         """Contribution id -> basis points for ``output`` of ``adapter`` (empty: none)."""
         ...
+
+
+@runtime_checkable
+class NodeAttributionAPI(Protocol):
+    """A node client that can attribute (`openlora.registry.JsonRpcRegistryClient`)."""
+
+    def attribute(self, model_id: str, text: str) -> dict[int, int]: ...
 
 
 def read_contributions(path: Path) -> dict[int, str]:
@@ -82,3 +94,37 @@ class ContributionsFileAttributor:
     def forget(self, adapter: str) -> None:
         with self._lock:
             self._indexes.pop(adapter, None)
+
+
+class NodeAttributor:
+    """Weights from the node for adapters that name a chain model; the adapter's
+    ``contributions.jsonl`` (`ContributionsFileAttributor`) when the node cannot answer or the
+    adapter has no chain model id. The node's answer, empty or not, is final when it comes:
+    the chain's contributions, not a local file, are what settlement checks."""
+
+    def __init__(self, store: AdapterStore, node: NodeAttributionAPI,
+                 fallback: ContributionsFileAttributor | None = None) -> None:
+        self.store = store
+        self.node = node
+        self.fallback = fallback or ContributionsFileAttributor(store)
+
+    def weights(self, adapter: str, output: str) -> dict[int, int]:
+        model_id = self.store.get(adapter).model_id
+        if model_id is not None and model_id.isdigit():
+            try:
+                return self.node.attribute(model_id, output)
+            except RegistryError as exc:
+                log.warning("node attribution for %s (model %s) failed, using %s: %s",
+                            adapter, model_id, CONTRIBUTIONS_FILE, exc)
+        return self.fallback.weights(adapter, output)
+
+    def forget(self, adapter: str) -> None:
+        self.fallback.forget(adapter)
+
+
+def default_attributor(store: AdapterStore) -> AttributorAPI:
+    """`NodeAttributor` when the store checks adapters against a node that can attribute
+    (the worker runs with ``--rpc-url``), else `ContributionsFileAttributor`."""
+    if isinstance(store.registry, NodeAttributionAPI):
+        return NodeAttributor(store, store.registry)
+    return ContributionsFileAttributor(store)

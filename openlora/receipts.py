@@ -2,8 +2,9 @@
 
 Hashes are keccak-256 (the EVM's hash) of the UTF-8 prompt and output text, so a contract or
 any client can recompute them. The fee is ``total_tokens * price_per_1k_tokens // 1000`` in wei.
-Attribution weights (contribution id -> basis points) are left empty here and filled in by the
-attribution engine; `InferenceReceipt.to_chain_receipt` maps it onto the settlement receipt of
+Attribution weights (contribution id -> basis points) come from the attribution engine
+(`openlora.attribution`: the node's ``openledger_attribute`` beside a node, else the adapter's
+``contributions.jsonl``); `InferenceReceipt.to_chain_receipt` maps it onto the settlement receipt of
 ``datanets`` (the chain's), to which the payer adds an EIP-712 signature. The fee rule is the
 settlement's minimum: price x (input + output tokens) // 1000.
 """
@@ -72,6 +73,12 @@ class InferenceReceipt:
             raise ValueError(f"model id {self.model_id!r} is not a chain registry id")
         if len(payer) != 20 or len(worker) != 20:
             raise ValueError("payer and worker must be 20-byte addresses")
+        if not self.attribution:
+            raise ValueError(f"receipt {self.receipt_id} has no attribution weights: the output "
+                             "reuses no contribution, and settlement needs at least one")
+        if sum(self.attribution.values()) != 10_000:
+            raise ValueError(f"receipt {self.receipt_id}: attribution weights sum to "
+                             f"{sum(self.attribution.values())}, not 10000")
         ids = tuple(sorted(int(c) for c in self.attribution))
         return ChainReceipt(
             model_id=int(self.model_id),

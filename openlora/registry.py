@@ -4,7 +4,9 @@ The worker asks its node for a model's record with the JSON-RPC method `GET_MODE
 (``openledger_getModel``, params ``[model_id]``: a JSON number for the chain's numeric model
 ids, else the string), which answers null for an unknown model or an
 object with at least ``adapterHash`` (0x-hex); ``pricePer1kTokens`` (a quantity, hex or decimal),
-``owner`` and ``retired`` are read when present.
+``owner`` and ``retired`` are read when present. With `ATTRIBUTE_METHOD`
+(``openledger_attribute``, params ``[model_id, text]``) the worker asks the node which datanet
+contributions an output reuses: ``{"weights": {"<contribution id>": bps, ...}, ...}``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import httpx
 from openlora.abc import RegisteredModel
 
 GET_MODEL_METHOD = "openledger_getModel"
+ATTRIBUTE_METHOD = "openledger_attribute"
+BPS = 10_000
 
 
 class RegistryError(RuntimeError):
@@ -51,6 +55,24 @@ def parse_model(model_id: str, result: Any) -> RegisteredModel | None:
     )
 
 
+def parse_weights(model_id: str, result: Any) -> dict[int, int]:
+    """Map an ``openledger_attribute`` result onto contribution id -> basis points.
+
+    The weights must be positive and sum to 10,000 (or be empty: the output reuses nothing);
+    anything else is refused, so a malformed answer never reaches a receipt."""
+    weights = result.get("weights") if isinstance(result, dict) else None
+    if not isinstance(weights, dict):
+        raise RegistryError(f"{ATTRIBUTE_METHOD} for {model_id!r} returned no weights object")
+    try:
+        out = {int(cid): int(bps) for cid, bps in weights.items()}
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(f"{ATTRIBUTE_METHOD} for {model_id!r}: bad weights: {exc}") from exc
+    if out and (min(out.values()) <= 0 or min(out) < 0 or sum(out.values()) != BPS):
+        raise RegistryError(f"{ATTRIBUTE_METHOD} for {model_id!r}: weights must be positive "
+                            f"and sum to {BPS}, got {weights}")
+    return dict(sorted(out.items()))
+
+
 class JsonRpcRegistryClient:
     """Asks a node over HTTP JSON-RPC; a synchronous client (registration is rare)."""
 
@@ -78,6 +100,13 @@ class JsonRpcRegistryClient:
     def get_model(self, model_id: str) -> RegisteredModel | None:
         param: int | str = int(model_id) if model_id.isdigit() else model_id
         return parse_model(model_id, self.call(GET_MODEL_METHOD, [param]))
+
+    def attribute(self, model_id: str, text: str) -> dict[int, int]:
+        """The node's attribution weights of ``text`` (an output of chain model ``model_id``)
+        over the contributions of the datanet versions the model was trained on."""
+        if not model_id.isdigit():
+            raise RegistryError(f"model id {model_id!r} is not a chain registry id")
+        return parse_weights(model_id, self.call(ATTRIBUTE_METHOD, [int(model_id), text]))
 
     def close(self) -> None:
         self._client.close()

@@ -27,7 +27,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from openlora.attribution import AttributorAPI, ContributionsFileAttributor
+from openlora.attribution import AttributorAPI, default_attributor
 from openlora.engine import EngineClosed, EngineFull, Event, Request, RequestTooLong
 from openlora.metrics import CONTENT_TYPE, Metrics
 from openlora.receipts import InferenceReceipt, make_receipt
@@ -93,7 +93,7 @@ class Api:
         self.receipts_path = receipts_path
         self.receipts: deque[InferenceReceipt] = deque(maxlen=keep_receipts)
         self.metrics = Metrics(self.engine)
-        self.attributor = attributor or ContributionsFileAttributor(self.store)
+        self.attributor = attributor or default_attributor(self.store)
         self.created = int(time.time())
 
     # -- helpers ----------------------------------------------------------------------------
