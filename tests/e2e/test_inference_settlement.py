@@ -37,7 +37,7 @@ from genesis.presets import dev_accounts
 from openledger_node import cli
 from openledger_node.commands.datanet import ChainClient
 from openledger_node.config import NodeConfig
-from openlora.attribution import ContributionsFileAttributor, NodeAttributor
+from openlora.attribution import CONTRIBUTIONS_FILE, ContributionsFileAttributor, NodeAttributor
 from openlora.receipts import InferenceReceipt
 from openlora.registry import JsonRpcRegistryClient, RegistryError, parse_weights
 from tests.openlora.factories import byte_tokenizer, make_adapter, save_base, tiny_llama
@@ -280,11 +280,11 @@ def test_node_attribution_falls_back_to_the_adapter_file(tmp_path: Path) -> None
     """Without a reachable node the worker uses the adapter's contributions.jsonl; malformed
     weights from a node are refused rather than put in a receipt."""
     from tests.openlora.helpers import tiny_worker
-    from tests.openlora.test_attribution import _write
 
     root = tmp_path / "adapters"
     make_adapter(tiny_llama(0), root / "7", seed=3, rank=4)
-    _write(root / "7", {5: "the quick brown fox jumps over the lazy dog"})
+    (root / "7" / CONTRIBUTIONS_FILE).write_text(
+        json.dumps({"id": 5, "text": "the quick brown fox jumps over the lazy dog"}) + "\n")
     store = tiny_worker(byte_tokenizer(), root).engine.store
     dead = JsonRpcRegistryClient(f"http://127.0.0.1:{free_port()}", timeout=1)
     attributor = NodeAttributor(store, dead, ContributionsFileAttributor(store))
