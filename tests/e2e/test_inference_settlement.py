@@ -296,3 +296,13 @@ def test_node_attribution_falls_back_to_the_adapter_file(tmp_path: Path) -> None
     for bad in ({"weights": {"3": 7000}}, {"weights": {"3": 0, "4": 10_000}}, {"no": 1}, None):
         with pytest.raises(RegistryError):
             parse_weights("7", bad)
+    # A receipt whose output reused nothing cannot become a settlement receipt.
+    empty = InferenceReceipt(receipt_id="0x" + "11" * 32, model="7", model_id="7",
+                             adapter_hash=None, base_model="tiny-llama", prompt_hash="0x",
+                             output_hash="0x", prompt_tokens=3, completion_tokens=4,
+                             price_per_1k_tokens=1000, fee=7, finish_reason="length", created=0)
+    with pytest.raises(ValueError, match="no attribution"):
+        empty.to_chain_receipt(b"\x01" * 20, b"\x02" * 20)
+    with pytest.raises(ValueError, match="sum to 9000"):
+        InferenceReceipt.from_dict({**empty.to_dict(), "attribution": {"5": 9000}}
+                                   ).to_chain_receipt(b"\x01" * 20, b"\x02" * 20)
