@@ -18,10 +18,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 
 
+# Ports handed to node processes come from below the kernel's ephemeral range (32768+ on
+# Linux), where outgoing client connections never take them while a node is starting.
+PORT_RANGE = (10_000, 32_000)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return _free_port_block(1)
 
 
 def rpc(url: str, method: str, params: list[Any] | None = None, timeout: float = 30) -> Any:
@@ -132,7 +135,7 @@ def _free_port_block(size: int) -> int:
     """A base port with `size` consecutive free ports after it (best effort)."""
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 60000 - size)
+        base = rng.randrange(PORT_RANGE[0], PORT_RANGE[1] - size)
         sockets = []
         try:
             for port in range(base, base + size):
