@@ -15,8 +15,8 @@ Evidence: the block's extra data is the keccak hash of the evidence list it carr
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import rlp
@@ -53,11 +53,6 @@ class TransactionSource(Protocol):
         """The pooled transaction with this hash (its sender already recovered), if any."""
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    built: BuiltBlock
-
-
 def decode_block(data: bytes) -> BlockAPI:
     """An Ethereum block from its RLP encoding (ValueError if it is not one)."""
     try:
@@ -83,9 +78,11 @@ class EvmApplication(ApplicationAPI):
         self.ledger = ledger
         self.mempool = mempool
         self.on_commit = on_commit
-        self._candidates: dict[bytes, _Candidate] = {}
+        self._candidates: dict[bytes, BuiltBlock] = {}  # by block hash
         self._finalized: BuiltBlock | None = None
-        self.evidence_seen: list[DuplicateVoteEvidence] = []  # handed over by finalize_block
+        # Double-sign evidence handed over by finalize_block (the latest 1,000). There is
+        # no staking module yet to slash from, so it is kept here and logged.
+        self.evidence_seen: deque[DuplicateVoteEvidence] = deque(maxlen=1000)
 
     # -- ApplicationAPI ----------------------------------------------------------------------
     async def info(self) -> AppInfo:
@@ -120,7 +117,7 @@ class EvmApplication(ApplicationAPI):
                                       request.proposer, extra_data_for(request.evidence))
             encoded = rlp.encode(built.block)
         block_hash = bytes(built.block.hash)
-        self._candidates[block_hash] = _Candidate(built)
+        self._candidates[block_hash] = built
         return ProposedBlock(block=encoded, block_hash=block_hash)
 
     async def process_proposal(self, request: ProcessProposalRequest) -> bool:
@@ -131,16 +128,17 @@ class EvmApplication(ApplicationAPI):
         except ValueError as exc:
             log.info("rejecting proposal at height %d: %s", request.height, exc)
             return False
-        self._candidates[request.block_hash] = _Candidate(built)
+        self._candidates[request.block_hash] = built
         return True
 
     async def finalize_block(self, request: FinalizeBlockRequest) -> FinalizeBlockResult:
-        candidate = self._candidates.get(request.block_hash)
-        if candidate is None:  # decided without our having checked it (sync, replay)
+        built = self._candidates.get(request.block_hash)
+        if built is None:  # decided without our having checked it (sync, replay)
             built = await self._rebuild(request.block, request.block_hash, request.evidence)
-        else:
-            built = candidate.built
         self._finalized = built
+        for evidence in request.evidence:
+            log.warning("block %d carries evidence of double signing by 0x%s at height %d",
+                        request.height, evidence.validator.hex(), evidence.height)
         self.evidence_seen.extend(request.evidence)
         return FinalizeBlockResult(app_hash=bytes(built.block.header.state_root))
 

@@ -124,10 +124,6 @@ class BufferedDB(BaseAtomicDB):
         with AtomicDBWriteBatch._commit_unless_raises(self) as batch:
             yield batch
 
-    @property
-    def pending_count(self) -> int:
-        return len(self._pending)
-
     def flush(self) -> None:
         """Move every pending write to the backing store in one atomic step."""
         if not self._pending:

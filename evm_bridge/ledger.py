@@ -138,10 +138,6 @@ class Ledger:
         self.store.flush()
         self._head = block.header
 
-    def discard(self) -> None:
-        """Forget a block that was built but will not be committed."""
-        self.store.discard()
-
     def import_block(self, block: BlockAPI) -> BlockAPI:
         """Execute and validate another node's block, then commit it."""
         try:
@@ -194,14 +190,6 @@ class Ledger:
     def state_at(self, header: BlockHeaderAPI | None = None) -> StateAPI:
         """A read-only view of the state after `header` (default: the head)."""
         return self.chain.get_vm(header or self._head).state
-
-    def vm_for_call(self, header: BlockHeaderAPI | None = None) -> OpenLedgerVM:
-        """A VM positioned on a pending block after `header`, for eth_call / estimates."""
-        parent = header or self._head
-        pending = OpenLedgerVM.create_header_from_parent(
-            parent, timestamp=parent.timestamp + 1, gas_limit=parent.gas_limit
-        )
-        return self.chain.get_vm(pending)  # type: ignore[return-value]
 
 
 def _genesis_fingerprint(genesis: Genesis) -> bytes:

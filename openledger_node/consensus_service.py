@@ -164,7 +164,6 @@ class ConsensusService:
         )
         self.progress = SyncProgress()
         self._outbox: deque[bytes] = deque()
-        self._outbox_bytes = 0
         self._outbox_ready = trio.Event()
         self._admitting = False
 
@@ -203,7 +202,6 @@ class ConsensusService:
         if self._admitting or self.p2p is None:
             return
         self._outbox.append(tx.encode())
-        self._outbox_bytes += len(self._outbox[-1])
         self._outbox_ready.set()
 
     async def _flush_transactions(self) -> None:
@@ -221,7 +219,6 @@ class ConsensusService:
                 if not batch:  # a single transaction over the limit: the pool refuses those
                     self._outbox.popleft()
                     continue
-                self._outbox_bytes -= size
                 assert self.p2p is not None
                 await self.p2p.broadcast(Kind.TRANSACTION, rlp.encode(batch))
 
