@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import subprocess
 import sys
 import tempfile
 import threading
@@ -160,6 +161,42 @@ def wait_included(url: str, expected: dict[str, int], timeout: float = 600) -> N
         time.sleep(0.02)
 
 
+# A probe in its own process (so the load clients' GIL does not bias it): eth_blockNumber on a
+# keep-alive connection every 10 ms until stdin closes; prints the latencies in ms as JSON.
+PROBE = """
+import http.client, json, sys, threading, time
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+body = '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}'
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+out = []
+while not stop.is_set():
+    t = time.perf_counter()
+    conn.request("POST", "/", body, {"Content-Type": "application/json"})
+    conn.getresponse().read()
+    out.append((time.perf_counter() - t) * 1000)
+    time.sleep(0.01)
+print(json.dumps(out))
+"""
+
+
+def start_probe(port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", PROBE, str(port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def stop_probe(probe: subprocess.Popen[str]) -> list[float]:
+    out, _ = probe.communicate("", timeout=60)
+    return sorted(json.loads(out))
+
+
+def pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+LATENCIES: dict[str, list[float]] = {}
+
+
 def node_rates(setup: list[bytes], phases: list[list[bytes]], senders: int, clients: int,
                batch: int) -> list[float]:
     accounts = dev_accounts(senders + 1)
@@ -168,14 +205,19 @@ def node_rates(setup: list[bytes], phases: list[list[bytes]], senders: int, clie
         try:
             send_all(node.port, setup, 1, batch)
             wait_included(node.url, {accounts[0].address: len(setup)})
+            probe = start_probe(node.port)
+            time.sleep(2)
+            LATENCIES["idle"] = stop_probe(probe)
             rates = []
             sent_per_sender = 0
+            probe = start_probe(node.port)
             for raws in phases:
                 sent_per_sender += len(raws) // senders
                 started = time.perf_counter()
                 send_all(node.port, raws, clients, batch)
                 wait_included(node.url, {a.address: sent_per_sender for a in accounts[1:]})
                 rates.append(len(raws) / (time.perf_counter() - started))
+            LATENCIES["loaded"] = stop_probe(probe)
             return rates
         finally:
             node.stop()
@@ -199,6 +241,11 @@ def main() -> None:
     print(f"{'workload':<18}{'py-evm raw tx/s':>18}{'node over RPC tx/s':>22}{'ratio':>8}")
     for name, r, n in zip(("transfers", "ERC-20 transfers"), raw, node, strict=True):
         print(f"{name:<18}{r:>18.0f}{n:>22.0f}{n / r:>8.2f}")
+    # How responsive RPC stays while blocks of thousands of transactions execute (they run in
+    # slices of 100 with event-loop checkpoints between them).
+    for name, values in LATENCIES.items():
+        print(f"eth_blockNumber latency, {name} ({len(values)} probes): p50 {pct(values, 50):.1f} ms,"
+              f" p99 {pct(values, 99):.1f} ms, max {values[-1]:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from evm_bridge.ledger import Ledger
 from evm_bridge.vm import OpenLedgerVM
 
 log = logging.getLogger(__name__)
-SLICE = 100  # transactions between two checkpoints
+SLICE = 20  # transactions between two event-loop checkpoints (~15 ms of transfers)
 MAX_BLOCK_TXS = 5_000
 
 

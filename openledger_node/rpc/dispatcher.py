@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import trio
+
 from openledger_node.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
 MAX_BATCH = 1000
+BATCH_CHECKPOINT = 10
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,11 @@ class Dispatcher:
                 return _error(None, RpcError(INVALID_REQUEST, "empty batch"))
             if len(payload) > MAX_BATCH:
                 return _error(None, RpcError(INVALID_REQUEST, f"batch too large (max {MAX_BATCH})"))
-            responses = [await self.handle_one(item) for item in payload]
+            responses = []
+            for index, item in enumerate(payload):
+                if index and index % BATCH_CHECKPOINT == 0:
+                    await trio.sleep(0)  # a large batch must not hold the event loop
+                responses.append(await self.handle_one(item))
             return [r for r in responses if r is not None] or None
         return await self.handle_one(payload)
 
