@@ -22,7 +22,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "openledger_node.commands.datanet",
     "openledger_node.commands.model",
     "openledger_node.commands.escrow",
-    "openledger_node.commands.stake",
     "openlora.cli",
 )
 
