@@ -6,7 +6,9 @@ from openledger_node.cli import build_parser, main
 def test_help_lists_command_groups(capsys) -> None:
     parser = build_parser()
     text = parser.format_help()
-    assert "openledger" in text
+    for group in ("devnet", "init", "run", "status", "genesis", "keys", "datanet", "model",
+                  "escrow", "lora"):
+        assert f"    {group} " in text, group
 
 
 def test_no_command_prints_help_and_fails(capsys) -> None:
