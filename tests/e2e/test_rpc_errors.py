@@ -133,9 +133,15 @@ def test_bad_transactions(node: NodeProcess) -> None:
     again = error_of(node, "eth_sendRawTransaction", [good])
     assert again["message"] in ("already known",) or "nonce too low" in again["message"]
 
-    # After all that the node still serves.
+    # After all that the node still serves, and the good transaction lands in a block.
     assert rpc_result(node.url, "eth_chainId") == hex(DEVNET_CHAIN_ID)
-    assert int(rpc_result(node.url, "eth_blockNumber"), 16) >= 1
+    import time
+
+    deadline = time.monotonic() + 30
+    while (receipt := rpc_result(node.url, "eth_getTransactionReceipt", [tx_hash])) is None:
+        assert time.monotonic() < deadline, "the good transaction was never included"
+        time.sleep(0.05)
+    assert int(receipt["blockNumber"], 16) >= 1
 
 
 def test_replacement_needs_a_fee_bump(node: NodeProcess) -> None:
