@@ -188,39 +188,42 @@ def format_log(
     }
 
 
+def format_receipt(block: BlockAPI, receipts: tuple[ReceiptAPI, ...], index: int) -> dict[str, Any]:
+    """The receipt object of transaction `index` of `block`.
+
+    Only this transaction's sender is recovered (blocks read back from the database carry no
+    cached senders, and recovery is the costly part); earlier receipts give the block-wide log
+    index and the gas this transaction used.
+    """
+    header: Any = block.header
+    tx = block.transactions[index]
+    receipt = receipts[index]
+    first_log = sum(len(r.logs) for r in receipts[:index])
+    previous_cumulative = receipts[index - 1].gas_used if index else 0
+    contract = None
+    if not tx.to:
+        contract = address(generate_contract_address(tx.sender, tx.nonce))
+    return {
+        "type": quantity(tx_type(tx)),
+        "transactionHash": data(tx.hash),
+        "transactionIndex": quantity(index),
+        "blockHash": data(header.hash),
+        "blockNumber": quantity(header.block_number),
+        "from": address(tx.sender),
+        "to": address(tx.to) if tx.to else None,
+        "cumulativeGasUsed": quantity(receipt.gas_used),
+        "gasUsed": quantity(receipt.gas_used - previous_cumulative),
+        "effectiveGasPrice": quantity(effective_gas_price(tx, header.base_fee_per_gas)),
+        "contractAddress": contract,
+        "logs": [format_log(log, header, tx, index, first_log + n)
+                 for n, log in enumerate(receipt.logs)],
+        "logsBloom": data(receipt.bloom.to_bytes(256, "big")),
+        "status": quantity(1 if receipt.state_root == b"\x01" else 0),
+    }
+
+
 def format_block_receipts(
     block: BlockAPI, receipts: tuple[ReceiptAPI, ...]
 ) -> list[dict[str, Any]]:
-    """Receipt objects of every transaction in `block`, with block-wide log indices."""
-    header: Any = block.header
-    out = []
-    log_index = 0
-    previous_cumulative = 0
-    for index, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
-        logs = []
-        for log in receipt.logs:
-            logs.append(format_log(log, header, tx, index, log_index))
-            log_index += 1
-        contract = None
-        if not tx.to:
-            contract = address(generate_contract_address(tx.sender, tx.nonce))
-        out.append(
-            {
-                "type": quantity(tx_type(tx)),
-                "transactionHash": data(tx.hash),
-                "transactionIndex": quantity(index),
-                "blockHash": data(header.hash),
-                "blockNumber": quantity(header.block_number),
-                "from": address(tx.sender),
-                "to": address(tx.to) if tx.to else None,
-                "cumulativeGasUsed": quantity(receipt.gas_used),
-                "gasUsed": quantity(receipt.gas_used - previous_cumulative),
-                "effectiveGasPrice": quantity(effective_gas_price(tx, header.base_fee_per_gas)),
-                "contractAddress": contract,
-                "logs": logs,
-                "logsBloom": data(receipt.bloom.to_bytes(256, "big")),
-                "status": quantity(1 if receipt.state_root == b"\x01" else 0),
-            }
-        )
-        previous_cumulative = receipt.gas_used
-    return out
+    """Receipt objects of every transaction in `block`."""
+    return [format_receipt(block, receipts, i) for i in range(len(block.transactions))]

@@ -11,6 +11,7 @@ from openledger_node.rpc.dispatcher import rpc_method
 from openledger_node.rpc.encoding import (
     format_block,
     format_block_receipts,
+    format_receipt,
     format_transaction,
     parse_hash,
     parse_quantity,
@@ -112,7 +113,7 @@ async def get_transaction_receipt(ctx: RpcContext, tx_hash: Any) -> Any:
         return None
     block = ctx.ledger.block_by_number(location[0])
     assert block is not None
-    return format_block_receipts(block, ctx.ledger.receipts(block))[location[1]]
+    return format_receipt(block, ctx.ledger.receipts(block), location[1])
 
 
 @rpc_method("eth_getBlockReceipts")
@@ -148,6 +149,12 @@ def query_logs(ctx: RpcContext, obj: Any) -> list[dict[str, Any]]:
             raise RpcError(-32000, "unknown block")
         return list(block_logs(block, ctx.ledger.receipts(block), criteria))
     start, end = _range(ctx, obj)
+    return _logs_in_range(ctx, criteria, start, end)
+
+
+def _logs_in_range(ctx: RpcContext, criteria: LogCriteria, start: int,
+                   end: int) -> list[dict[str, Any]]:
+    """Matching logs of blocks start..end, within the node's range and result limits."""
     if start > end:
         return []
     if end - start + 1 > ctx.max_log_range:
@@ -211,19 +218,10 @@ async def get_filter_logs(ctx: RpcContext, filter_id: Any) -> list[Any]:
     filter_ = ctx.filters.get(str(filter_id))
     if filter_ is None or filter_.kind != "logs" or filter_.criteria is None:
         raise RpcError(-32000, "filter not found")
-    obj: dict[str, Any] = {
-        "fromBlock": quantity(filter_.from_block) if filter_.from_block is not None else "earliest",
-        "toBlock": quantity(filter_.to_block) if filter_.to_block is not None else "latest",
-    }
-    criteria = filter_.criteria
-    found: list[Any] = []
-    start, end = _range(ctx, obj)
-    for number in range(start, end + 1):
-        header = ctx.ledger.header_by_number(number)
-        if header is not None and criteria.may_match_bloom(header.bloom):
-            block = ctx.ledger.block_by_header(header)
-            found.extend(block_logs(block, ctx.ledger.receipts(block), criteria))
-    return found
+    head = ctx.ledger.head.block_number
+    start = filter_.from_block if filter_.from_block is not None else 0
+    end = min(head, filter_.to_block) if filter_.to_block is not None else head
+    return _logs_in_range(ctx, filter_.criteria, start, end)
 
 
 @rpc_method("eth_uninstallFilter")

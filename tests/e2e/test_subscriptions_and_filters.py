@@ -91,6 +91,17 @@ def test_websocket_subscriptions(devnet: NodeProcess) -> None:
     head = seen["newHeads"][0]
     assert {"number", "hash", "parentHash", "stateRoot", "baseFeePerGas"} <= set(head)
 
+    # A log filter installed now still finds the past logs through eth_getFilterLogs.
+    log_filter = rpc_result(devnet.url, "eth_newFilter",
+                            [{"fromBlock": "0x0", "address": address, "topics": [topic]}])
+    past = rpc_result(devnet.url, "eth_getFilterLogs", [log_filter])
+    assert [log["transactionHash"] for log in past] == seen["sent"]
+    # A receipt read alone equals the same receipt in its block's list (log indices included).
+    for tx_hash in seen["sent"]:
+        receipt = rpc_result(devnet.url, "eth_getTransactionReceipt", [tx_hash])
+        in_block = rpc_result(devnet.url, "eth_getBlockReceipts", [receipt["blockNumber"]])
+        assert in_block[int(receipt["transactionIndex"], 16)] == receipt
+
 
 def test_polling_filters(devnet: NodeProcess) -> None:
     url = devnet.url
