@@ -13,17 +13,20 @@ import logging
 import sys
 from collections.abc import Sequence
 
-# Modules that contribute command groups. A module that cannot be imported (an optional extra,
-# such as the worker's torch stack, is not installed) is skipped with a note in `--help`.
-COMMAND_MODULES: tuple[str, ...] = (
-    "openledger_node.commands.devnet",
-    "openledger_node.commands.keys",
-    "openledger_node.commands.node",
-    "openledger_node.commands.datanet",
-    "openledger_node.commands.model",
-    "openledger_node.commands.escrow",
-    "openlora.cli",
-)
+# Modules that contribute command groups, with the group they stand for in `--help` when a
+# third-party dependency of theirs (an optional extra, such as the worker's torch stack) is
+# not installed: the group is then listed as unavailable and names the missing package.
+COMMAND_MODULES: dict[str, str] = {
+    "openledger_node.commands.devnet": "devnet",
+    "openledger_node.commands.keys": "keys",
+    "openledger_node.commands.node": "node commands",
+    "openledger_node.commands.datanet": "datanet",
+    "openledger_node.commands.model": "model",
+    "openledger_node.commands.escrow": "escrow",
+    "openlora.cli": "lora",
+}
+OUR_PACKAGES = ("openledger_node", "consensus", "evm_bridge", "datanets", "openlora", "p2p",
+                "genesis")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,16 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    for module_name, group in COMMAND_MODULES.items():
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # this command group is not part of this build yet
-            missing = exc.name
+            missing = exc.name or ""
+            if missing.split(".")[0] in OUR_PACKAGES:
+                raise  # a broken install of ours, not an optional extra
             stub = subparsers.add_parser(
-                module_name.split(".")[-1].replace("cli", "lora"),
-                help=f"(unavailable: missing dependency {missing})",
+                group, help=f"(unavailable: missing dependency {missing})",
             )
             stub.set_defaults(func=lambda _args, m=missing: _missing_dependency(m))
             continue

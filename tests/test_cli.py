@@ -1,5 +1,6 @@
 """The `openledger` command line parses and shows its command groups."""
 
+from openledger_node import cli
 from openledger_node.cli import build_parser, main
 
 
@@ -14,3 +15,13 @@ def test_help_lists_command_groups(capsys) -> None:
 def test_no_command_prints_help_and_fails(capsys) -> None:
     assert main([]) == 2
     assert "usage" in capsys.readouterr().out
+
+
+def test_group_with_a_missing_optional_dependency_says_so(tmp_path, monkeypatch, capsys) -> None:
+    (tmp_path / "fake_group_module.py").write_text("import not_installed_package_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(cli.COMMAND_MODULES, "fake_group_module", "fakegroup")
+    assert "unavailable: missing dependency not_installed_package_xyz" in \
+        build_parser().format_help()
+    assert main(["fakegroup"]) == 2
+    assert "not_installed_package_xyz" in capsys.readouterr().err
